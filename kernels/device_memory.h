@@ -1,0 +1,38 @@
+// Owned device memory, usable from code that compiles without CUDA: the engine moves weights,
+// states and KV pages through this type. In a build without CUDA every allocation fails with a
+// Status that says so.
+#pragma once
+
+#include <cstddef>
+
+#include "common/status.h"
+
+namespace m1::kernels {
+
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer && other) noexcept;
+  DeviceBuffer & operator=(DeviceBuffer && other) noexcept;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer & operator=(const DeviceBuffer &) = delete;
+
+  static Expected<DeviceBuffer> allocate(int device, size_t n_bytes);
+
+  // Synchronous copies of the first n_bytes; fail when n_bytes exceeds the buffer.
+  Status upload(const void * host, size_t n_bytes);
+  Status download(void * host, size_t n_bytes) const;
+
+  void * data() const { return data_; }
+  size_t size() const { return n_bytes_; }
+  int device() const { return device_; }
+
+private:
+  void release();
+  void * data_ = nullptr;
+  size_t n_bytes_ = 0;
+  int device_ = -1;
+};
+
+}  // namespace m1::kernels

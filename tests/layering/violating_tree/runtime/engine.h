@@ -1,0 +1,3 @@
+// Fixture for the layering check: an allowed downward include.
+#pragma once
+#include "model/forward.h"

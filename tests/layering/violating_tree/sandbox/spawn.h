@@ -1,0 +1,3 @@
+// Fixture for the layering check: sandbox/ including tools/ must be reported.
+#pragma once
+#include "tools/tool.h"
