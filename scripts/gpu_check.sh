@@ -26,7 +26,7 @@ export PKG_CONFIG_SYSROOT_DIR=$prefix
 # NVLink multicast stays off on shared hosts (device KINDS.md).
 export NCCL_NVLS_ENABLE=0
 
-nccl_root=$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null || true)
+nccl_root=$(python3 -c 'import nvidia.nccl; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)
 if [ -n "$nccl_root" ] && [ ! -e "$nccl_root/lib/libnccl.so" ] && [ -e "$nccl_root/lib/libnccl.so.2" ]; then
   ln -sf libnccl.so.2 "$nccl_root/lib/libnccl.so"
 fi
