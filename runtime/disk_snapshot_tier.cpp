@@ -1,5 +1,7 @@
 #include "runtime/disk_snapshot_tier.h"
 
+#include "runtime/checksum.h"
+
 #include <sqlite3.h>
 
 #include <cinttypes>
@@ -14,20 +16,6 @@ namespace m1 {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A 64-bit checksum over 8-byte words (fast enough to run on every read of a large state).
-std::uint64_t checksum(std::span<const std::uint8_t> data) {
-  std::uint64_t h = 0x243f6a8885a308d3ull ^ data.size();
-  size_t i = 0;
-  for (; i + 8 <= data.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, data.data() + i, 8);
-    h = (h ^ w) * 0x100000001b3ull;
-    h ^= h >> 29;
-  }
-  for (; i < data.size(); ++i) h = (h ^ data[i]) * 0x100000001b3ull;
-  return h ^ (h >> 32);
-}
 
 // Finalizes a prepared statement on every path.
 struct Statement {
@@ -145,7 +133,7 @@ Status DiskSnapshotTier::write(SnapshotId id, std::span<const Token> tokens,
   sqlite3_bind_int64(s.stmt, 1, std::int64_t(id));
   sqlite3_bind_blob(s.stmt, 2, tokens.data(), int(tokens.size_bytes()), SQLITE_STATIC);
   sqlite3_bind_int64(s.stmt, 3, std::int64_t(payload.size()));
-  sqlite3_bind_int64(s.stmt, 4, std::int64_t(checksum(payload)));
+  sqlite3_bind_int64(s.stmt, 4, std::int64_t(checksum64(payload)));
   sqlite3_bind_int64(s.stmt, 5, last_used);
   if (sqlite3_step(s.stmt) != SQLITE_DONE) {
     fs::remove(path, ec);
@@ -168,7 +156,7 @@ Expected<std::vector<std::uint8_t>> DiskSnapshotTier::read(SnapshotId id) const 
   in.read(reinterpret_cast<char *>(payload.data()), std::streamsize(bytes));
   if (!in || in.peek() != std::char_traits<char>::eof())
     return Status::error(path + ": expected " + std::to_string(bytes) + " bytes (truncated or replaced?)");
-  if (checksum(payload) != expected)
+  if (checksum64(payload) != expected)
     return Status::error(path + ": checksum mismatch (the file was modified or damaged)");
   return payload;
 }
