@@ -52,6 +52,7 @@ Expected<std::unique_ptr<Engine>> Engine::open(const EngineOptions & options, st
 
 size_t Engine::vocab_size() const { return impl_->model->vocab_size(); }
 const EngineText * Engine::text() const { return impl_->text.get(); }
+const TokenMask & Engine::generable_ids() const { return impl_->mask; }
 
 SessionId Engine::create_session() {
   auto session = std::make_shared<Session>();

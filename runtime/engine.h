@@ -102,7 +102,9 @@ public:
   ~Engine();
 
   size_t vocab_size() const;
-  const EngineText * text() const;  // null when the model directory has no tokenizer
+  const EngineText * text() const;      // null when the model directory has no tokenizer
+  const Tokenizer * tokenizer() const;  // the same, as the model layer's Tokenizer
+  const TokenMask & generable_ids() const;  // ids generation may produce (the tokenizer's)
 
   SessionId create_session();
   Expected<SessionId> fork(SessionId source);

@@ -20,6 +20,8 @@ class TextStream {
 public:
   virtual ~TextStream() = default;
   virtual std::string next(Token token) = 0;
+  // At the end of the stream: what is still held (an unfinished character, as U+FFFD).
+  virtual std::string finish() { return {}; }
 };
 
 class EngineText {

@@ -84,7 +84,13 @@ TokenEvent Generation::step(std::span<const float> logits) {
 std::optional<TokenEvent> Generation::final_event() {
   if (!result_ || result_->finish == FinishReason::stop_string) return std::nullopt;
   TokenEvent event;
-  event.text = stops_.flush();
+  // Bytes of an unfinished character still pass through the stop strings.
+  StopStringMatcher::Output tail = stops_.feed(stream_ ? stream_->finish() : std::string());
+  event.text = tail.text + (tail.stopped ? std::string() : stops_.flush());
+  if (tail.stopped) {
+    result_->finish = FinishReason::stop_string;
+    result_->stop_string = tail.matched;
+  }
   if (event.text.empty()) return std::nullopt;
   text_ += event.text;
   result_->text = text_;
