@@ -40,20 +40,48 @@ bool ends_with(const std::string & s, const std::string & suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Values are drawn per tensor of the transformers layout (stacked experts); the original layout
+// gets the same numbers renamed and sliced, so both dialects of one seed are the same network.
 TensorToWrite random_tensor(const TensorSpec & spec, const RandomCheckpointOptions & options) {
   size_t n = 1;
   for (int64_t d : spec.shape) n *= size_t(d);
   std::vector<float> values = normal_values(options.seed, spec.name, n);
-  const double fan_in = double(spec.shape.back());
-  const bool router = ends_with(spec.name, "gate.weight") && spec.name.find("moe.gate") != std::string::npos;
-  const bool router_port = ends_with(spec.name, "mlp.gate.weight");
+  const bool router = ends_with(spec.name, "mlp.gate.weight");
   if (spec.shape.size() == 1) {  // norms: near 1 but not 1
     for (float & v : values) v = 1.0f + 0.2f * v;
-  } else if (spec.name != "model.embed_tokens.weight") {
-    const float scale = float((router || router_port ? 2.0 : 1.0) / std::sqrt(fan_in));
+  } else if (spec.name != "model.embed_tokens.weight") {  // fan-in scaling keeps activations O(1)
+    const float scale = float((router ? 2.0 : 1.0) / std::sqrt(double(spec.shape.back())));
     for (float & v : values) v *= scale;
   }
-  return make_tensor(spec.name, router || router_port ? DType::f32 : options.storage, spec.shape, values);
+  return make_tensor(spec.name, router ? DType::f32 : options.storage, spec.shape, values);
+}
+
+// The original layout of one transformers-layout tensor: renamed, experts split per expert.
+std::vector<TensorToWrite> to_original_naming(TensorToWrite t, const ModelConfig & c) {
+  const auto replace = [](std::string s, const std::string & from, const std::string & to) {
+    const size_t at = s.find(from);
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+  };
+  const bool gate_up = ends_with(t.name, "mlp.experts.gate_up_proj"), down = ends_with(t.name, "mlp.experts.down_proj");
+  if (!gate_up && !down) return {TensorToWrite{replace(t.name, ".mlp.gate.", ".block_sparse_moe.gate."), t.dtype, t.shape, std::move(t.bytes)}};
+  const std::string base = replace(replace(t.name, ".mlp.experts.gate_up_proj", ".block_sparse_moe.experts."),
+                                   ".mlp.experts.down_proj", ".block_sparse_moe.experts.");
+  const size_t matrix = size_t(c.expert_ffn) * c.hidden_size * dtype_size(t.dtype);  // one [F, D] or [D, F]
+  std::vector<TensorToWrite> out;
+  for (int e = 0; e < c.n_experts; ++e) {
+    const std::string expert = base + std::to_string(e) + ".";
+    auto slice = [&](const std::string & name, size_t offset, std::vector<int64_t> shape) {
+      const auto begin = t.bytes.begin() + std::ptrdiff_t(offset);
+      out.push_back({expert + name, t.dtype, std::move(shape), std::vector<uint8_t>(begin, begin + std::ptrdiff_t(matrix))});
+    };
+    if (gate_up) {
+      slice("w1.weight", 2 * matrix * e, {c.expert_ffn, c.hidden_size});
+      slice("w3.weight", 2 * matrix * e + matrix, {c.expert_ffn, c.hidden_size});
+    } else {
+      slice("w2.weight", matrix * e, {c.hidden_size, c.expert_ffn});
+    }
+  }
+  return out;
 }
 
 Status write_index(const std::string & path, const std::map<std::string, std::string> & weight_map, uint64_t total) {
@@ -93,13 +121,13 @@ ModelConfig m1_shaped_config(const M1Dimensions & d) {
 }
 
 M1Dimensions m1_dimensions_20m() {
-  // 8 layers (7 lightning + 1 softmax), D 256, 8 experts of 512: 20.4M parameters, 7.8M active.
-  return M1Dimensions{8192, 256, 8, 4, 2, 64, 32, 8, 2, 512, 256};
+  // 8 layers (7 lightning + 1 softmax), D 256, 8 experts of 256, vocab 8192: 19.3M parameters.
+  return M1Dimensions{8192, 256, 8, 4, 2, 64, 32, 8, 2, 256, 256};
 }
 
 M1Dimensions m1_dimensions_100m() {
-  // 8 layers, D 512, 8 experts of 1024: 101M parameters, 38M active.
-  return M1Dimensions{16384, 512, 8, 8, 2, 64, 32, 8, 2, 1024, 256};
+  // 8 layers (7 lightning + 1 softmax), D 512, 8 experts of 768, vocab 16384: 100.2M parameters.
+  return M1Dimensions{16384, 512, 8, 8, 2, 64, 32, 8, 2, 768, 256};
 }
 
 Status write_random_checkpoint(const std::string & folder, const ModelConfig & config,
@@ -113,9 +141,7 @@ Status write_random_checkpoint(const std::string & folder, const ModelConfig & c
     out << model_config_json(config, options.dialect).dump(2) << "\n";
     if (!out) return Status::error(folder + "/config.json: write failed");
   }
-  const WeightNaming naming = options.dialect == ConfigDialect::original ? WeightNaming::original : WeightNaming::transformers;
-  std::vector<TensorSpec> specs = expected_tensors(config, naming);
-  std::sort(specs.begin(), specs.end(), [](const TensorSpec & a, const TensorSpec & b) { return a.name < b.name; });
+  std::vector<TensorSpec> specs = expected_tensors(config, WeightNaming::transformers);
   const int n_shards = std::max(1, options.n_shards);
   std::map<std::string, std::string> weight_map;
   uint64_t total = 0;
@@ -125,9 +151,15 @@ Status write_random_checkpoint(const std::string & folder, const ModelConfig & c
     const std::string file = n_shards == 1 ? "model.safetensors" : name;
     std::vector<TensorToWrite> tensors;
     for (size_t i = s; i < specs.size(); i += size_t(n_shards)) {
-      tensors.push_back(random_tensor(specs[i], options));
-      weight_map[specs[i].name] = file;
-      total += tensors.back().bytes.size();
+      TensorToWrite t = random_tensor(specs[i], options);
+      std::vector<TensorToWrite> renamed;
+      if (options.dialect == ConfigDialect::original) renamed = to_original_naming(std::move(t), config);
+      else renamed.push_back(std::move(t));
+      for (TensorToWrite & r : renamed) {
+        weight_map[r.name] = file;
+        total += r.bytes.size();
+        tensors.push_back(std::move(r));
+      }
     }
     M1_RETURN_IF_ERROR(write_safetensors((fs::path(folder) / file).string(), tensors));
   }
