@@ -80,6 +80,7 @@ struct EngineStats {
   std::uint64_t tokens_generated = 0;  // sampled or forced tokens
   std::uint64_t cache_hits = 0, cache_misses = 0;
   std::uint64_t steps = 0;             // engine steps (batched forwards)
+  std::uint64_t max_step_sequences = 0;  // most sequences one step has batched
   TierBytes cache_bytes;               // snapshot bytes per tier
   size_t snapshots[kNumTiers] = {0, 0, 0};
   size_t sessions = 0;

@@ -150,6 +150,7 @@ void Engine::Impl::run_step() {
     counters.tokens_prefilled += n_prefilled;
     counters.tokens_generated += n_generated;
     counters.steps += items.empty() ? 0 : 1;
+    counters.max_step_sequences = std::max<std::uint64_t>(counters.max_step_sequences, items.size());
     for (auto & [job, event] : events) job->events.push_back(std::move(event));
   }
   job_progress.notify_all();
