@@ -6,7 +6,9 @@
 // one line per turn reports the history before the turn, the tokens computed this turn, the
 // context tokens that were not recomputed, and the turn's wall time. With --no-cache every turn
 // starts a fresh session and re-prefills the whole history (what engines without state caching
-// do for hybrid models).
+// do for hybrid models). --measure-every K prints only turns 1, K, 2K, ...; with --no-cache the
+// turns in between advance the history through a second, cached engine without being timed, so a
+// long no-cache curve costs only its measured turns.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -28,6 +30,7 @@ struct SessionsBenchArgs {
   int generate = 4;
   int threads = 0;
   unsigned seed = 1;
+  int measure_every = 1;
   bool no_cache = false;
   bool json = false;
 };
@@ -47,20 +50,22 @@ struct TurnResult {
   double ms = 0;
 };
 
-// One turn on `session`: append the new tokens (and, without the cache, the whole history to a
-// fresh session first), then generate.
-Expected<TurnResult> run_turn(Engine & engine, SessionId & session, const SessionsBenchArgs & args,
+// One turn: append the new tokens to `session` (after the part of `history` it has not seen; with
+// `fresh`, to a new session holding none of it), then generate. `history` grows by the turn.
+Expected<TurnResult> run_turn(Engine & engine, SessionId & session, bool fresh, const SessionsBenchArgs & args,
                               std::vector<Token> & history, const std::vector<Token> & new_tokens) {
   TurnResult r;
   r.history = history.size();
   const EngineStats before = engine.stats();
   const auto start = std::chrono::steady_clock::now();
-  std::vector<Token> to_append = new_tokens;
-  if (args.no_cache) {
+  if (fresh) {
     M1_RETURN_IF_ERROR(engine.close_session(session));
     session = engine.create_session();
-    to_append.insert(to_append.begin(), history.begin(), history.end());
   }
+  Expected<SessionInfo> info = engine.session_info(session);
+  if (!info) return info.status();
+  std::vector<Token> to_append(history.begin() + ptrdiff_t(info->n_tokens), history.end());
+  to_append.insert(to_append.end(), new_tokens.begin(), new_tokens.end());
   M1_RETURN_IF_ERROR(engine.append(session, to_append));
   GenerateRequest request;
   request.max_tokens = args.generate;
@@ -78,29 +83,48 @@ Expected<TurnResult> run_turn(Engine & engine, SessionId & session, const Sessio
   return r;
 }
 
-int run_sessions_bench(const SessionsBenchArgs & args) {
-  if (args.turns < 1 || args.tokens_per_turn < 1 || args.generate < 1)
-    return fail("bench sessions", "--turns, --tokens-per-turn and --generate must be >= 1");
+Expected<std::unique_ptr<Engine>> open_bench_engine(const SessionsBenchArgs & args, bool cache) {
   EngineOptions options;
   options.model_dir = args.model;
   options.threads = args.threads;
-  options.state_cache = !args.no_cache;
-  Expected<std::unique_ptr<Engine>> engine = Engine::open(options);
+  options.state_cache = cache;
+  return Engine::open(options);
+}
+
+void print_turn(const SessionsBenchArgs & args, int turn, const TurnResult & r) {
+  if (args.json)
+    std::printf("{\"turn\": %d, \"history\": %zu, \"prefilled\": %zu, \"reused\": %zu, \"ms\": %.3f}\n", turn,
+                r.history, r.prefilled, r.reused, r.ms);
+  else
+    std::printf("turn %4d  history %7zu  prefilled %7zu  reused %7zu  %10.1f ms\n", turn, r.history, r.prefilled,
+                r.reused, r.ms);
+  std::fflush(stdout);
+}
+
+int run_sessions_bench(const SessionsBenchArgs & args) {
+  if (args.turns < 1 || args.tokens_per_turn < 1 || args.generate < 1 || args.measure_every < 1)
+    return fail("bench sessions", "--turns, --tokens-per-turn, --generate and --measure-every must be >= 1");
+  Expected<std::unique_ptr<Engine>> engine = open_bench_engine(args, !args.no_cache);
   if (!engine) return fail("bench sessions", engine.status());
-  std::mt19937 gen(args.seed);
+  // Unmeasured no-cache turns only advance the history: a cached engine does that cheaply.
+  std::unique_ptr<Engine> advance;
+  if (args.no_cache && args.measure_every > 1) {
+    Expected<std::unique_ptr<Engine>> cached = open_bench_engine(args, true);
+    if (!cached) return fail("bench sessions", cached.status());
+    advance = std::move(*cached);
+  }
   SessionId session = (*engine)->create_session();
+  SessionId advance_session = advance ? advance->create_session() : 0;
+  std::mt19937 gen(args.seed);
   std::vector<Token> history;
   for (int turn = 1; turn <= args.turns; ++turn) {
     const std::vector<Token> new_tokens = random_turn((*engine)->generable_ids(), size_t(args.tokens_per_turn), gen);
-    Expected<TurnResult> r = run_turn(**engine, session, args, history, new_tokens);
+    const bool measured = turn == 1 || turn % args.measure_every == 0;
+    Expected<TurnResult> r = measured || !advance
+                                 ? run_turn(**engine, session, args.no_cache, args, history, new_tokens)
+                                 : run_turn(*advance, advance_session, false, args, history, new_tokens);
     if (!r) return fail("bench sessions", r.status().with_context("turn " + std::to_string(turn)));
-    if (args.json)
-      std::printf("{\"turn\": %d, \"history\": %zu, \"prefilled\": %zu, \"reused\": %zu, \"ms\": %.3f}\n", turn,
-                  r->history, r->prefilled, r->reused, r->ms);
-    else
-      std::printf("turn %4d  history %7zu  prefilled %7zu  reused %7zu  %10.1f ms\n", turn, r->history,
-                  r->prefilled, r->reused, r->ms);
-    std::fflush(stdout);
+    if (measured) print_turn(args, turn, *r);
   }
   return 0;
 }
@@ -114,6 +138,9 @@ void add_bench_sessions(CLI::App & bench, CommandList & commands) {
   sub->add_option("--generate", args->generate, "tokens generated per turn (greedy)")->capture_default_str();
   sub->add_option("--threads", args->threads, "CPU threads (0: all)")->capture_default_str();
   sub->add_option("--seed", args->seed, "seed of the random tokens")->capture_default_str();
+  sub->add_option("--measure-every", args->measure_every,
+                  "print turns 1, K, 2K, ... only (with --no-cache the others advance untimed through a cache)")
+      ->capture_default_str();
   sub->add_flag("--no-cache", args->no_cache, "re-prefill the whole history every turn");
   sub->add_flag("--json", args->json, "one JSON object per turn");
   commands.push_back({sub, [args] { return run_sessions_bench(*args); }});

@@ -3,6 +3,8 @@
 // plainest path: one fresh session, no cache, everything appended at once.
 #include <gtest/gtest.h>
 
+#include "tests/runtime/temp_path.h"
+
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -149,7 +151,8 @@ TEST(EngineLogic, ForkThenDivergeEqualsIndependentSessions) {
 }
 
 TEST(EngineLogic, SavedSessionContinuesBitIdenticallyInANewEngine) {
-  const std::string path = (std::filesystem::temp_directory_path() / "m1_engine_logic_session.m1s").string();
+  const std::string path = testing::temp_path("m1_engine_logic_session.m1s");
+  const testing::RemovedAtExit cleanup_path{path};
   const std::vector<Token> prompt = random_tokens(33, 8);
   Trace continued;
   {
@@ -167,7 +170,8 @@ TEST(EngineLogic, SavedSessionContinuesBitIdenticallyInANewEngine) {
 }
 
 TEST(EngineLogic, EvictionToDiskAndReloadKeepsResultsIdentical) {
-  const std::string dir = (std::filesystem::temp_directory_path() / "m1_engine_logic_evict").string();
+  const std::string dir = testing::temp_path("m1_engine_logic_evict");
+  const testing::RemovedAtExit cleanup_dir{dir};
   std::filesystem::remove_all(dir);
   EngineOptions o;
   o.cache_budgets = {300, 300, 1 << 20};  // a snapshot or two per memory tier

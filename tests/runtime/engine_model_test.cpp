@@ -8,6 +8,8 @@
 // error <= 1e-5 on logprobs (fp32 accumulation over a few hundred tokens).
 #include <gtest/gtest.h>
 
+#include "tests/runtime/temp_path.h"
+
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -28,7 +30,7 @@ namespace fs = std::filesystem;
 // lightning block of 16 so prefills span several blocks, and KV pages (64 tokens) fill and split.
 const std::string & model_dir() {
   static const std::string dir = [] {
-    const fs::path d = fs::temp_directory_path() / "m1_engine_model_test";
+    const fs::path d = testing::temp_path("m1_engine_model_test");
     fs::remove_all(d);
     M1Dimensions dims{2048, 64, 9, 4, 2, 16, 8, 4, 2, 64, 16};
     ModelConfig config = m1_shaped_config(dims);
@@ -40,6 +42,7 @@ const std::string & model_dir() {
     fs::copy_file(fs::path(M1_TEST_DATA_DIR) / "tokenizer/gpt2.tokenizer.json", d / "tokenizer.json");
     return d.string();
   }();
+  static const testing::RemovedAtExit cleanup{dir};
   return dir;
 }
 
@@ -161,7 +164,8 @@ TEST(EngineModel, MultiTurnSessionEqualsOneShotForward) {
 }
 
 TEST(EngineModel, RestoredFromDiskEqualsNeverSaved) {
-  const std::string path = (fs::temp_directory_path() / "m1_engine_model_session.m1s").string();
+  const std::string path = testing::temp_path("m1_engine_model_session.m1s");
+  const testing::RemovedAtExit cleanup_path{path};
   const std::vector<Token> prompt = random_tokens(130, 3);
   Trace never_saved;
   {
@@ -235,7 +239,8 @@ TEST(EngineModel, ForkThenDivergeEqualsTwoIndependentSessions) {
 }
 
 TEST(EngineModel, EvictionAndReloadUnderATinyBudgetKeepResultsIdentical) {
-  const std::string dir = (fs::temp_directory_path() / "m1_engine_model_evict").string();
+  const std::string dir = testing::temp_path("m1_engine_model_evict");
+  const testing::RemovedAtExit cleanup_dir{dir};
   fs::remove_all(dir);
   const std::vector<Token> system = random_tokens(90, 8);
   std::vector<std::vector<Token>> prompts;

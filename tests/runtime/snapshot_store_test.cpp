@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/runtime/temp_path.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -42,7 +44,8 @@ std::vector<Token> prefix(size_t n) {
 }
 
 std::string fresh_dir(const char * name) {
-  const std::string dir = (std::filesystem::temp_directory_path() / ("m1_store_test_" + std::string(name))).string();
+  static const testing::RemovedAtExit parent{testing::temp_path("m1_store_test")};
+  const std::string dir = parent.path + "/" + name;
   std::filesystem::remove_all(dir);
   return dir;
 }

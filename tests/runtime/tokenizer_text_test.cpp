@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/runtime/temp_path.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -13,7 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string folder_with(const char * name, const std::string & tokenizer_json_source) {
-  const fs::path dir = fs::temp_directory_path() / name;
+  static const testing::RemovedAtExit parent{testing::temp_path("m1_tokenizer_text_test")};
+  const fs::path dir = fs::path(parent.path) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   if (!tokenizer_json_source.empty()) fs::copy_file(tokenizer_json_source, dir / "tokenizer.json");
