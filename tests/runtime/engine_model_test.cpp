@@ -10,6 +10,7 @@
 
 #include "tests/runtime/temp_path.h"
 
+#include <barrier>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -191,10 +192,12 @@ TEST(EngineModel, BatchedEqualsSolo) {
   for (int i = 0; i < n; ++i) prompts.push_back(random_tokens(60 + 25 * size_t(i), 20 + unsigned(i)));
   std::vector<Trace> batched(n);
   std::vector<std::thread> threads;
+  std::barrier all_prefilled(n);  // the decodes start together, so steps must batch them
   for (int i = 0; i < n; ++i)
     threads.emplace_back([&, i] {
       SessionId s = e->create_session();
       EXPECT_TRUE(e->append(s, prompts[size_t(i)]).ok());
+      all_prefilled.arrive_and_wait();
       batched[size_t(i)] = generate(*e, s, 32);
     });
   for (std::thread & t : threads) t.join();

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstring>
 
@@ -46,6 +48,7 @@ public:
   }
 
   Status forward(std::span<const Item> batch) override {
+    if (step_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(step_delay_us.load()));
     max_batch = std::max<size_t>(max_batch, batch.size());
     ++n_forwards;
     for (const Item & item : batch) {
@@ -69,6 +72,7 @@ public:
     return Status();
   }
 
+  std::atomic<int> step_delay_us{0};  // makes steps slow enough for concurrent callers to meet
   std::atomic<size_t> max_batch{0};
   std::atomic<size_t> n_forwards{0};
 
