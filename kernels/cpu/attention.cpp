@@ -1,11 +1,55 @@
 #include "kernels/cpu/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels/cpu/elementwise.h"
 
 namespace m1::kernels::cpu {
+
+namespace {
+
+// The inner loops run over head_dim for every (query, key) pair, so they decide the speed of long
+// contexts. They work on 4-float vectors (GCC/Clang vector extensions: SSE2 on the baseline x86-64
+// target, wider where the target allows) with 4 independent partial sums per dot product. One
+// serial sum chain (the first version) was latency-bound at ~4 cycles per multiply-add and made
+// attention over a 20k-token history 60% of a 20M model's prefill time (perf on `m1 bench
+// sessions`).
+using Vec4 = float __attribute__((vector_size(16)));
+
+Vec4 load4(const float * p) {
+  Vec4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+float dot(const float * __restrict a, const float * __restrict b, int d) {
+  Vec4 acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+  int c = 0;
+  for (; c + 16 <= d; c += 16) {
+    acc0 += load4(a + c) * load4(b + c);
+    acc1 += load4(a + c + 4) * load4(b + c + 4);
+    acc2 += load4(a + c + 8) * load4(b + c + 8);
+    acc3 += load4(a + c + 12) * load4(b + c + 12);
+  }
+  const Vec4 acc = (acc0 + acc1) + (acc2 + acc3);
+  float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (; c < d; ++c) sum += a[c] * b[c];
+  return sum;
+}
+
+// y += p * x over d values.
+void add_scaled(float p, const float * __restrict x, float * __restrict y, int d) {
+  int c = 0;
+  for (; c + 4 <= d; c += 4) {
+    const Vec4 v = load4(y + c) + p * load4(x + c);
+    std::memcpy(y + c, &v, sizeof v);
+  }
+  for (; c < d; ++c) y[c] += p * x[c];
+}
+
+}  // namespace
 
 void causal_attention(const float * q, int ld_q, int n_queries, int n_heads, int64_t first_position,
                       const KvPagesView & kv, float * out, int ld_out, int head_begin, int head_end,
@@ -19,19 +63,19 @@ void causal_attention(const float * q, int ld_q, int n_queries, int n_heads, int
     for (int h = head_begin; h < head_end; ++h) {
       const float * qh = q + size_t(i) * ld_q + size_t(h) * d;
       const size_t kv_offset = size_t(h / group) * d;
-      for (int t = 0; t < n_keys; ++t) {
-        const float * kt = kv.k_pages[t / kv.page_tokens] + (t % kv.page_tokens) * token_stride + kv_offset;
-        float dot = 0.0f;
-        for (int c = 0; c < d; ++c) dot += qh[c] * kt[c];
-        scores[t] = dot * scale;
+      // Page by page: no division per key.
+      for (int page = 0, t0 = 0; t0 < n_keys; ++page, t0 += kv.page_tokens) {
+        const float * kp = kv.k_pages[size_t(page)] + kv_offset;
+        const int n = std::min(kv.page_tokens, n_keys - t0);
+        for (int t = 0; t < n; ++t) scores[size_t(t0 + t)] = dot(qh, kp + size_t(t) * token_stride, d) * scale;
       }
       softmax(scores.data(), n_keys);
       float * oh = out + size_t(i) * ld_out + size_t(h) * d;
       std::memset(oh, 0, sizeof(float) * d);
-      for (int t = 0; t < n_keys; ++t) {
-        const float * vt = kv.v_pages[t / kv.page_tokens] + (t % kv.page_tokens) * token_stride + kv_offset;
-        const float p = scores[t];
-        for (int c = 0; c < d; ++c) oh[c] += p * vt[c];
+      for (int page = 0, t0 = 0; t0 < n_keys; ++page, t0 += kv.page_tokens) {
+        const float * vp = kv.v_pages[size_t(page)] + kv_offset;
+        const int n = std::min(kv.page_tokens, n_keys - t0);
+        for (int t = 0; t < n; ++t) add_scaled(scores[size_t(t0 + t)], vp + size_t(t) * token_stride, oh, d);
       }
     }
   }
