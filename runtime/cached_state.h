@@ -16,8 +16,13 @@ namespace m1 {
 class CachedState {
 public:
   virtual ~CachedState() = default;
-  // Bytes it occupies in the device tier (the budget is counted in these).
+  // All the bytes of the state (what a serialized copy costs in host RAM or on disk).
   virtual size_t byte_size() const = 0;
+  // Live states may share blocks (KV pages shared copy-on-write between forks and snapshots):
+  // the device tier counts each shared block once. private_bytes() + the visited blocks' bytes
+  // = byte_size(); a block's address identifies it while any state holds it.
+  virtual size_t private_bytes() const { return byte_size(); }
+  virtual void visit_shared_blocks(const std::function<void(const void * block, size_t bytes)> &) const {}
   // The exact bytes of the state; decoding them gives a state that continues bit-identically.
   virtual std::vector<std::uint8_t> serialize() const = 0;
 };

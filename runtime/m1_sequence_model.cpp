@@ -10,6 +10,24 @@ Expected<std::unique_ptr<M1SequenceModel>> M1SequenceModel::open(const std::stri
   return std::make_unique<M1SequenceModel>(std::move(*model));
 }
 
+size_t M1SequenceState::private_bytes() const {
+  size_t bytes = 0;
+  for (size_t l = 0; l < memory.shape().layer_kinds.size(); ++l)
+    if (memory.shape().layer_kinds[l] == LayerKind::lightning)
+      bytes += size_t(memory.shape().n_heads) * memory.shape().head_dim * memory.shape().head_dim * sizeof(float);
+  return bytes;
+}
+
+void M1SequenceState::visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const {
+  for (size_t l = 0; l < memory.shape().layer_kinds.size(); ++l) {
+    if (memory.shape().layer_kinds[l] != LayerKind::softmax) continue;
+    const KvPages & kv = memory.kv(int(l));
+    const size_t page_bytes = size_t(KvPages::kPageTokens) * size_t(kv.row_width()) * sizeof(float);
+    for (const float * page : kv.k_pages()) visit(page, page_bytes);
+    for (const float * page : kv.v_pages()) visit(page, page_bytes);
+  }
+}
+
 std::unique_ptr<SequenceState> M1SequenceModel::new_state() const {
   return std::make_unique<M1SequenceState>(model_->new_memory());
 }

@@ -45,6 +45,20 @@ size_t SnapshotStore::budget_of(Tier tier) const {
   return 0;
 }
 
+// Adds (sign +1) or removes (-1) a live state's blocks in the device tier's count: a block shared
+// by several snapshots (and by the sessions they came from) costs its bytes once.
+void SnapshotStore::count_device_state(const CachedState & state, int sign) {
+  state.visit_shared_blocks([&](const void * block, size_t bytes) {
+    auto [it, inserted] = device_blocks_.try_emplace(block, 0, bytes);
+    if (it->second.first == 0) tier_bytes_[int(Tier::device)] += bytes;
+    it->second.first += sign;
+    if (it->second.first == 0) {
+      tier_bytes_[int(Tier::device)] -= bytes;
+      device_blocks_.erase(it);
+    }
+  });
+}
+
 // Puts `e` at the most recently used end of `tier`.
 void SnapshotStore::place(SnapshotId id, Entry & e, Tier tier, size_t bytes) {
   e.tier = tier;
@@ -52,11 +66,13 @@ void SnapshotStore::place(SnapshotId id, Entry & e, Tier tier, size_t bytes) {
   lru_[int(tier)].push_front(id);
   e.lru_position = lru_[int(tier)].begin();
   tier_bytes_[int(tier)] += bytes;
+  if (tier == Tier::device) count_device_state(*e.state, +1);
 }
 
 void SnapshotStore::unlink(Entry & e) {
   lru_[int(e.tier)].erase(e.lru_position);
   tier_bytes_[int(e.tier)] -= e.bytes;
+  if (e.tier == Tier::device) count_device_state(*e.state, -1);
 }
 
 Status SnapshotStore::put(std::span<const Token> tokens, std::shared_ptr<const CachedState> state) {
@@ -71,7 +87,7 @@ Status SnapshotStore::put(std::span<const Token> tokens, std::shared_ptr<const C
   const SnapshotId id = next_id_++;
   Entry & e = entries_[id];
   e.tokens.assign(tokens.begin(), tokens.end());
-  const size_t bytes = state->byte_size();
+  const size_t bytes = state->private_bytes();
   e.state = std::move(state);
   index_.insert(id, e.tokens);
   place(id, e, Tier::device, bytes);
@@ -145,7 +161,7 @@ Status SnapshotStore::promote(SnapshotId id) {
   unlink(e);
   e.serialized = {};
   e.state = std::move(*state);
-  place(id, e, Tier::device, e.state->byte_size());
+  place(id, e, Tier::device, e.state->private_bytes());
   return Status();
 }
 

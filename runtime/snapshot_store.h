@@ -76,7 +76,7 @@ private:
     Tier tier = Tier::device;
     std::shared_ptr<const CachedState> state;  // device tier
     std::vector<std::uint8_t> serialized;      // host tier
-    size_t bytes = 0;                          // in its current tier
+    size_t bytes = 0;                          // in its current tier (device: private bytes)
     std::list<SnapshotId>::iterator lru_position;
   };
 
@@ -97,6 +97,9 @@ private:
   std::unordered_map<SnapshotId, Entry> entries_;
   std::list<SnapshotId> lru_[kNumTiers];  // per tier, most recently used first
   size_t tier_bytes_[kNumTiers] = {0, 0, 0};
+  // Device tier: live states, whose shared blocks count once (block -> states holding it, bytes).
+  void count_device_state(const CachedState & state, int sign);
+  std::unordered_map<const void *, std::pair<int, size_t>> device_blocks_;
   SnapshotId next_id_ = 1;
   std::int64_t clock_ = 0;  // logical time of last use, persisted in the disk index
   SnapshotStoreCounters counters_;

@@ -155,6 +155,46 @@ TEST(SnapshotStore, DamagedFileIsDroppedAndTheNextLongestUsed) {
   EXPECT_EQ((*store)->counters().dropped, 1u);
 }
 
+// A state made of private bytes plus blocks it may share with other states (like KV pages).
+class SharingState : public CachedState {
+public:
+  SharingState(size_t n_private, std::vector<std::shared_ptr<std::vector<std::uint8_t>>> blocks)
+      : n_private_(n_private), blocks_(std::move(blocks)) {}
+  size_t byte_size() const override {
+    size_t n = n_private_;
+    for (const auto & b : blocks_) n += b->size();
+    return n;
+  }
+  size_t private_bytes() const override { return n_private_; }
+  void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override {
+    for (const auto & b : blocks_) visit(b.get(), b->size());
+  }
+  std::vector<std::uint8_t> serialize() const override { return std::vector<std::uint8_t>(byte_size(), 7); }
+
+private:
+  size_t n_private_;
+  std::vector<std::shared_ptr<std::vector<std::uint8_t>>> blocks_;
+};
+
+TEST(SnapshotStore, SharedBlocksCountOnceInTheDeviceTier) {
+  auto block = [](size_t n) { return std::make_shared<std::vector<std::uint8_t>>(n); };
+  auto common = block(1000), tail_a = block(50), tail_b = block(60), other = block(200);
+  auto store = SnapshotStore::open({1400, 100000, 0}, bytes_decoder(), "");
+  ASSERT_TRUE(store.ok());
+  SnapshotStore & s = **store;
+  ASSERT_TRUE(s.put(prefix(10), std::make_shared<SharingState>(100, std::vector{common, tail_a})).ok());
+  EXPECT_EQ(s.bytes().device, 100u + 1000u + 50u);
+  // A fork's snapshot: the same common block, its own tail; the common block counts once.
+  ASSERT_TRUE(s.put(prefix(12), std::make_shared<SharingState>(100, std::vector{common, tail_b})).ok());
+  EXPECT_EQ(s.bytes().device, 1150u + 100u + 60u);
+  // 1610 > 1400: demoting the oldest frees only its own 150 (B still holds the common block),
+  // so B goes too; host RAM holds both as full serialized copies.
+  ASSERT_TRUE(s.put(prefix(14), std::make_shared<SharingState>(100, std::vector{other})).ok());
+  EXPECT_EQ(s.count(Tier::device), 1u);
+  EXPECT_EQ(s.bytes().device, 300u);
+  EXPECT_EQ(s.bytes().host, 1150u + 1160u);
+}
+
 TEST(SnapshotStore, UnwritableStateDirIsAnErrorNamingThePath) {
   auto store = SnapshotStore::open({}, bytes_decoder(), "/proc/m1_cannot_exist");
   ASSERT_FALSE(store.ok());
