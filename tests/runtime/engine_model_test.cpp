@@ -154,14 +154,23 @@ TEST(EngineModel, MultiTurnSessionEqualsOneShotForward) {
   std::unique_ptr<Engine> e = open_engine();
   SessionId s = e->create_session();
   std::vector<Token> history;
+  size_t snapshot_bytes_sum = 0, last_snapshot_bytes = 0;
   for (unsigned turn = 0; turn < 3; ++turn) {
     const std::vector<Token> user = random_tokens(40 + 30 * turn, 10 + turn);
     ASSERT_TRUE(e->append(s, user).ok());
+    last_snapshot_bytes = e->session_info(s)->state_bytes;  // the snapshot taken at this append
+    snapshot_bytes_sum += last_snapshot_bytes;
     history = concat(history, user);
     const Trace t = generate(*e, s, 6);
     expect_matches_one_shot_forward(history, t, e->generable_ids());
     history = concat(history, t.tokens);
   }
+  // The three snapshots share their KV pages: the device tier holds the newest in full plus the
+  // lightning states (and partly filled last pages) of the older ones, not three full copies.
+  const EngineStats st = e->stats();
+  EXPECT_EQ(st.snapshots[int(Tier::device)], 3u);
+  EXPECT_GE(st.cache_bytes.device, last_snapshot_bytes);
+  EXPECT_LT(st.cache_bytes.device, snapshot_bytes_sum);
 }
 
 TEST(EngineModel, RestoredFromDiskEqualsNeverSaved) {
