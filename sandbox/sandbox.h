@@ -24,6 +24,7 @@ struct Limits {
   int max_open_files = 1024;
   size_t stdout_cap_bytes = 1 << 20;    // captured bytes kept per stream (head + tail halves)
   size_t stderr_cap_bytes = 1 << 20;
+  size_t tmp_bytes = size_t(1) << 30;   // size of the private /tmp (tmpfs, charged to the memory cgroup)
 };
 
 struct Policy {
@@ -31,6 +32,8 @@ struct Policy {
   bool allow_network = false;                   // false: empty network namespace, loopback only
   std::vector<std::string> extra_protected;     // workspace-relative paths kept read-only
   std::vector<std::string> extra_writable;      // host paths mounted read-write (e.g. a scratch dir)
+  std::vector<std::string> extra_denied;        // host paths hidden (empty dir / empty file), on top
+                                                // of the default deny list (sandbox/filesystem_view.h)
 };
 
 struct Request {
@@ -67,6 +70,7 @@ struct Result {
   CapturedStream err;
   int shell_status() const { return signal ? 128 + signal : exit_code; }
 };
+
 
 // Runs to completion. Setting *cancel to true kills the whole sandbox; the result then says
 // LimitHit::cancelled and keeps the output captured so far. An Error Status means the sandbox
