@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -43,6 +45,9 @@ struct Request {
   std::string stdin_bytes;
   Policy policy;
   Limits limits;
+  // Optional: every chunk of output as it arrives (fd 1 = stdout, 2 = stderr), on the calling
+  // thread, in addition to the capped capture (streaming to a terminal, spilling to a file).
+  std::function<void(int fd, std::string_view bytes)> on_output;
 };
 
 // Output kept under a byte cap: the first and last halves of the cap, and what was dropped.
