@@ -59,32 +59,32 @@ private:
 
   long call(const std::function<long()> & job) {
     std::unique_lock<std::mutex> lock(mutex_);
-    call_done_.wait(lock, [&] { return job_ == nullptr; });  // one clone at a time
+    changed_.wait(lock, [&] { return job_ == nullptr && finished_ == nullptr; });  // one at a time
     job_ = &job;
-    has_job_.notify_one();
-    call_done_.wait(lock, [&] { return finished_ == &job; });
-    finished_ = nullptr;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return finished_ == &job; });
     long result = result_;
-    call_done_.notify_all();
+    finished_ = nullptr;
+    changed_.notify_all();
     return result;
   }
 
   void loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      has_job_.wait(lock, [&] { return job_ != nullptr && finished_ == nullptr; });
+      changed_.wait(lock, [&] { return job_ != nullptr; });
       const std::function<long()> * job = job_;
       result_ = (*job)();
       job_ = nullptr;
       finished_ = job;
-      call_done_.notify_all();
+      changed_.notify_all();
     }
   }
 
   std::mutex mutex_;  // guards job_, finished_, result_
-  std::condition_variable has_job_, call_done_;
-  const std::function<long()> * job_ = nullptr;
-  const std::function<long()> * finished_ = nullptr;
+  std::condition_variable changed_;
+  const std::function<long()> * job_ = nullptr;       // submitted, not yet run
+  const std::function<long()> * finished_ = nullptr;  // run, result_ not yet collected
   long result_ = 0;
 };
 
