@@ -100,6 +100,8 @@ public:
   static Expected<std::unique_ptr<Engine>> open(const EngineOptions & options,
                                                 std::unique_ptr<SequenceModel> model,
                                                 std::unique_ptr<EngineText> text);
+  // Ends the engine thread (calls still queued fail) and moves snapshots to disk when there is
+  // a state_dir. No call may be running on another thread.
   ~Engine();
 
   size_t vocab_size() const;

@@ -38,6 +38,15 @@ struct Job {
   Status status;
 };
 
+// What one engine step did, gathered before it is published (engine thread).
+struct StepResults {
+  std::vector<SequenceModel::Item> items;
+  std::vector<Job *> jobs;  // items[i] belongs to jobs[i]
+  std::vector<std::pair<Job *, TokenEvent>> events;
+  std::vector<std::pair<Job *, Status>> finishing;
+  size_t n_computed = 0, n_prefilled = 0, n_generated = 0;
+};
+
 struct Engine::Impl {
   EngineOptions options;
   std::unique_ptr<SequenceModel> model;
@@ -65,6 +74,10 @@ struct Engine::Impl {
   void run_engine_thread();
   void start_job(Job & job);
   void run_step();
+  std::vector<StepSlice> plan_step();
+  void advance_job(Job & job, const SequenceModel::Item & item, StepResults & results);
+  void collect_cancellations(StepResults & results);
+  void publish(StepResults & results);
   void finish_job(Job & job, Status status);
   void take_snapshot(Session & session);
 

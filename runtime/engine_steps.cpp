@@ -67,26 +67,28 @@ void Engine::Impl::start_job(Job & job) {
   }
 }
 
-void Engine::Impl::run_step() {
-  std::vector<PendingWork> work;
+// What each active call needs computed (paused ones sit this step out), cut to the step budget.
+std::vector<StepSlice> Engine::Impl::plan_step() {
   std::vector<bool> is_paused;
   {
     std::lock_guard lock(mu);
     for (const std::shared_ptr<Job> & job : active) is_paused.push_back(paused(*job));
   }
+  std::vector<PendingWork> work;
   for (size_t i = 0; i < active.size(); ++i) {
     if (is_paused[i]) continue;
-    const std::shared_ptr<Job> & job = active[i];
-    const Session & s = *job->session;
+    const Job & job = *active[i];
+    const Session & s = *job.session;
     const size_t pending = s.tokens.size() - s.state->n_tokens();
-    const size_t n = job->kind == Job::Kind::append ? computable(s) - s.state->n_tokens() : pending;
-    work.push_back({s.id, n, job->kind == Job::Kind::generate && pending == 1});
+    const size_t n = job.kind == Job::Kind::append ? computable(s) - s.state->n_tokens() : pending;
+    work.push_back({s.id, n, job.kind == Job::Kind::generate && pending == 1});
   }
-  const std::vector<StepSlice> slices = planner.plan(work);
+  return planner.plan(work);
+}
 
-  std::vector<SequenceModel::Item> items;
-  std::vector<Job *> item_jobs;
-  for (const StepSlice & slice : slices) {
+void Engine::Impl::run_step() {
+  StepResults results;
+  for (const StepSlice & slice : plan_step()) {
     Job & job = **std::find_if(active.begin(), active.end(),
                                [&](const std::shared_ptr<Job> & j) { return j->session->id == slice.session; });
     Session & s = *job.session;
@@ -96,65 +98,77 @@ void Engine::Impl::run_step() {
     item.tokens = std::span<const Token>(s.tokens.data() + s.state->n_tokens(), slice.n_tokens);
     item.want_logits = job.kind == Job::Kind::generate && slice.n_tokens == pending;
     item.logits = &job.logits;
-    items.push_back(item);
-    item_jobs.push_back(&job);
+    results.items.push_back(item);
+    results.jobs.push_back(&job);
   }
-  const Status forward = items.empty() ? Status() : model->forward(items);
+  const Status forward = results.items.empty() ? Status() : model->forward(results.items);
+  for (size_t i = 0; i < results.items.size(); ++i) {
+    if (forward.ok()) {
+      advance_job(*results.jobs[i], results.items[i], results);
+    } else {
+      results.finishing.emplace_back(results.jobs[i], forward.with_context("model forward"));
+    }
+  }
+  collect_cancellations(results);
+  publish(results);
+}
 
-  // Counters and events are published before any job of this step is finished, so a caller
-  // that sees its call done also sees what the call did.
-  std::vector<std::pair<Job *, TokenEvent>> events;
-  std::vector<std::pair<Job *, Status>> finishing;
-  size_t n_computed = 0, n_prefilled = 0, n_generated = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    Job & job = *item_jobs[i];
-    if (!forward.ok()) {
-      finishing.emplace_back(&job, forward.with_context("model forward"));
-      continue;
+// After the forward: counts, the snapshot at the end of an append, or the next token of a
+// generation (which joins the session, to be computed by the next step or the next call).
+void Engine::Impl::advance_job(Job & job, const SequenceModel::Item & item, StepResults & results) {
+  results.n_computed += item.tokens.size();
+  const size_t prompt = std::min(job.prompt_left, item.tokens.size());
+  job.prompt_left -= prompt;
+  results.n_prefilled += prompt;
+  Session & s = *job.session;
+  if (job.kind == Job::Kind::append) {
+    if (s.state->n_tokens() == computable(s)) {
+      take_snapshot(s);
+      results.finishing.emplace_back(&job, Status());
     }
-    n_computed += items[i].tokens.size();
-    const size_t prompt = std::min(job.prompt_left, items[i].tokens.size());
-    job.prompt_left -= prompt;
-    n_prefilled += prompt;
-    Session & s = *job.session;
-    if (job.kind == Job::Kind::append) {
-      if (s.state->n_tokens() == computable(s)) {
-        take_snapshot(s);
-        finishing.emplace_back(&job, Status());
-      }
-      continue;
-    }
-    if (!items[i].want_logits) continue;
-    TokenEvent event = job.generation->step(job.logits);
-    s.tokens.push_back(event.token);  // computed by the next step, or by the next call
-    ++n_generated;
-    events.emplace_back(&job, std::move(event));
-    if (job.generation->finished()) {
-      if (std::optional<TokenEvent> last = job.generation->final_event()) events.emplace_back(&job, std::move(*last));
-      finishing.emplace_back(&job, Status());
-    }
+    return;
   }
+  if (!item.want_logits) return;
+  TokenEvent event = job.generation->step(job.logits);
+  s.tokens.push_back(event.token);
+  ++results.n_generated;
+  results.events.emplace_back(&job, std::move(event));
+  if (job.generation->finished()) {
+    if (std::optional<TokenEvent> last = job.generation->final_event()) results.events.emplace_back(&job, std::move(*last));
+    results.finishing.emplace_back(&job, Status());
+  }
+}
+
+void Engine::Impl::collect_cancellations(StepResults & results) {
   for (const std::shared_ptr<Job> & job : active) {
     if (job->finished || !job->session->cancel_requested.load()) continue;
-    if (std::any_of(finishing.begin(), finishing.end(), [&](const auto & f) { return f.first == job.get(); })) continue;
+    if (std::any_of(results.finishing.begin(), results.finishing.end(),
+                    [&](const auto & f) { return f.first == job.get(); }))
+      continue;
     if (job->kind == Job::Kind::generate) {
       job->generation->cancel();
-      finishing.emplace_back(job.get(), Status());
+      results.finishing.emplace_back(job.get(), Status());
     } else {
-      finishing.emplace_back(job.get(), Status::error("append: cancelled (the tokens not yet computed stay in the session)"));
+      results.finishing.emplace_back(job.get(),
+                                     Status::error("append: cancelled (the tokens not yet computed stay in the session)"));
     }
   }
+}
+
+// Counters and events go out before any call of this step is finished, so a caller that sees its
+// call done also sees what the call did.
+void Engine::Impl::publish(StepResults & results) {
   {
     std::lock_guard lock(mu);
-    counters.tokens_computed += n_computed;
-    counters.tokens_prefilled += n_prefilled;
-    counters.tokens_generated += n_generated;
-    counters.steps += items.empty() ? 0 : 1;
-    counters.max_step_sequences = std::max<std::uint64_t>(counters.max_step_sequences, items.size());
-    for (auto & [job, event] : events) job->events.push_back(std::move(event));
+    counters.tokens_computed += results.n_computed;
+    counters.tokens_prefilled += results.n_prefilled;
+    counters.tokens_generated += results.n_generated;
+    counters.steps += results.items.empty() ? 0 : 1;
+    counters.max_step_sequences = std::max<std::uint64_t>(counters.max_step_sequences, results.items.size());
+    for (auto & [job, event] : results.events) job->events.push_back(std::move(event));
   }
   job_progress.notify_all();
-  for (auto & [job, status] : finishing) finish_job(*job, std::move(status));
+  for (auto & [job, status] : results.finishing) finish_job(*job, std::move(status));
   std::erase_if(active, [](const std::shared_ptr<Job> & job) { return job->finished; });
 }
 
