@@ -53,6 +53,9 @@ int main(int argc, char ** argv) {
 #if !M1_ENGINE_ONLY
   m1::cli::add_sandbox_command(app, commands);
 #endif
+  m1::cli::add_tokenize_command(app, commands);
+  m1::cli::add_render_command(app, commands);
+  m1::cli::add_parse_command(app, commands);
 
   try {
     app.parse(argc, argv);
