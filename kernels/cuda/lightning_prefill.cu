@@ -4,8 +4,8 @@
 //   S_next = lambda^m S_prev + sum_j lambda^(m-1-j) k_j^T v_j            (M1_SPEC.md section 4)
 // One thread block owns (value slice, head, sequence) and walks the sequence's blocks in order,
 // keeping its S[:, slice] (128 x DV fp32) in registers across blocks; the q/k/v tiles of the next
-// block are fetched with cp.async while the current one is computed. Warp w owns token rows
-// [16w, 16w+16) of a block for the outputs and key rows [32w, 32w+32) of S for the update.
+// block are fetched with cp.async while the current one is computed. Output warp w owns token rows
+// [16w, 16w+16) of a block; state warp w owns key rows [32w, 32w+32) of S.
 // Operand roundings (the error budget the tests use): S is read as bf16 for q S; the decayed
 // scores lambda^(i-j) q.k and the decayed keys lambda^(m-1-j) k are rounded to bf16; o is stored
 // as bf16. S itself accumulates in fp32 and leaves the call in fp32.
@@ -26,8 +26,9 @@ using cuda::mma_bf16;
 using cuda::pack_bf16x2;
 
 constexpr int kD = kLightningHeadDim;
-constexpr int kBlock = 64;             // tokens per block: 4 warps x 16 rows
-constexpr int kThreads = 128;
+constexpr int kBlock = 64;             // tokens per block: 4 output warps x 16 rows
+constexpr int kOutputWarps = 4;        // then 4 state warps x 32 key rows of S
+constexpr int kThreads = 256;
 constexpr int kQkStride = kD + 8;      // padded smem rows: 272 B, ldmatrix rows hit distinct banks
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -95,63 +96,44 @@ __device__ __forceinline__ void store_state_bf16(const float (&s)[2][DV / 8][4],
   }
 }
 
+// Barrier 1 over the whole block, reached once per block of tokens by both warp roles.
+__device__ __forceinline__ void block_barrier() { asm volatile("bar.sync 1, %0;\n" ::"n"(kThreads)); }
+
+// Waits for block b's tiles, then starts fetching block b+1 into the other buffers.
 template <int DV>
-__global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillParams p) {
+__device__ __forceinline__ void begin_block(const PrefillParams & p, __nv_bfloat16 * smem, int b, int n_blocks,
+                                            int64_t base, int len, int head, int slice) {
+  using L = PrefillLayout<DV>;
+  cuda::cp_async_wait<0>();
+  block_barrier();  // block b landed for all; every warp is done with block b-1's buffers
+  const int nxt = (b + 1) & 1;
+  if (b + 1 < n_blocks)
+    load_block<DV>(p, smem + nxt * L::kQkTile, smem + (2 + nxt) * L::kQkTile, smem + 4 * L::kQkTile + nxt * L::kVTile,
+                   base, (b + 1) * kBlock, len, head, slice);
+  cuda::cp_async_commit();
+}
+
+// Output warp w: rows [16w, 16w+16) of each block, o = diag(lambda^(i+1)) Q S_prev + (mask . Q K^T) V.
+template <int DV>
+__device__ __forceinline__ void output_warp(const PrefillParams & p, __nv_bfloat16 * smem, int warp, int n_blocks,
+                                            int64_t base, int len, int head, int slice, float neg_log2_lambda) {
   using L = PrefillLayout<DV>;
   constexpr int kVStride = L::kVStride;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  __nv_bfloat16 * smem = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
-  // buffer i of each tile (computed from i, so no pointer array lands in local memory)
-  auto q_tile = [&](int i) { return smem + i * L::kQkTile; };
-  auto k_tile = [&](int i) { return smem + (2 + i) * L::kQkTile; };
-  auto v_tile = [&](int i) { return smem + 4 * L::kQkTile + i * L::kVTile; };
-  auto s_tile = [&](int i) { return smem + 4 * L::kQkTile + 2 * L::kVTile + i * L::kSTile; };
-
-  const int slice = blockIdx.x, head = blockIdx.y, seq = blockIdx.z;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  const int64_t base = p.seq_starts[seq];
-  const int len = p.seq_starts[seq + 1] - static_cast<int>(base);
-  if (len <= 0) return;  // the state is left as it was
-  const int slot = p.slots != nullptr ? p.slots[seq] : seq;
-  float * state = p.state + (static_cast<int64_t>(slot) * p.n_heads + head) * kD * kD + slice * DV;
-  const float neg_log2_lambda = p.decay[head] * kLog2e;  // lambda^x = exp2(-neg_log2_lambda * x)
-
-  load_block<DV>(p, q_tile(0), k_tile(0), v_tile(0), base, 0, len, head, slice);
-  cuda::cp_async_commit();
-
-  float s[2][DV / 8][4];
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    int row = warp * 32 + mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < DV / 8; ++nt) {
-      float2 lo = *reinterpret_cast<const float2 *>(state + row * kD + nt * 8 + 2 * t);
-      float2 hi = *reinterpret_cast<const float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t);
-      s[mt][nt][0] = lo.x, s[mt][nt][1] = lo.y, s[mt][nt][2] = hi.x, s[mt][nt][3] = hi.y;
-    }
-  }
-  store_state_bf16<DV>(s, s_tile(0), warp, g, t);
-
-  const int n_blocks = (len + kBlock - 1) / kBlock;
+  const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  const int row0 = warp * 16 + g, row1 = row0 + 8;
+  const float f0 = exp2f(-neg_log2_lambda * (row0 + 1)), f1 = exp2f(-neg_log2_lambda * (row1 + 1));
   for (int b = 0; b < n_blocks; ++b) {
+    begin_block<DV>(p, smem, b, n_blocks, base, len, head, slice);
     const int cur = b & 1;
-    cuda::cp_async_wait<0>();
-    __syncthreads();  // block b landed for all; every warp is done with block b-1's buffers
-    if (b + 1 < n_blocks)
-      load_block<DV>(p, q_tile(cur ^ 1), k_tile(cur ^ 1), v_tile(cur ^ 1), base, (b + 1) * kBlock,
-                     len, head, slice);
-    cuda::cp_async_commit();
-    const int m = min(kBlock, len - b * kBlock);
-    const __nv_bfloat16 * qs = q_tile(cur);
-    const __nv_bfloat16 * ks = k_tile(cur);
-    const __nv_bfloat16 * vs = v_tile(cur);
-    const __nv_bfloat16 * ss = s_tile(cur);
+    __nv_bfloat16 * qs = smem + cur * L::kQkTile;
+    const __nv_bfloat16 * ks = smem + (2 + cur) * L::kQkTile;
+    const __nv_bfloat16 * vs = smem + 4 * L::kQkTile + cur * L::kVTile;
+    const __nv_bfloat16 * ss = smem + 4 * L::kQkTile + 2 * L::kVTile + cur * L::kSTile;
 
     uint32_t qf[kD / 16][4];
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk)
-      ldmatrix_x4(qf[kk], qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kQkStride +
-                              kk * 16 + (lane >> 4) * 8);
+      ldmatrix_x4(qf[kk], qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kQkStride + kk * 16 + (lane >> 4) * 8);
 
     // scores = Q K^T for the key tiles at or before this warp's rows (causal)
     float sc[kBlock / 8][4] = {};
@@ -161,8 +143,7 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
       for (int np = 0; np < kBlock / 16; ++np) {
         if (np > warp) continue;
         uint32_t bf[4];
-        ldmatrix_x4(bf, ks + (np * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + kk * 16 +
-                            ((lane >> 3) & 1) * 8);
+        ldmatrix_x4(bf, ks + (np * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + kk * 16 + ((lane >> 3) & 1) * 8);
         mma_bf16(sc[2 * np], qf[kk], bf[0], bf[1]);
         mma_bf16(sc[2 * np + 1], qf[kk], bf[2], bf[3]);
       }
@@ -175,14 +156,11 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
 #pragma unroll
       for (int np = 0; np < DV / 16; ++np) {
         uint32_t bf[4];
-        ldmatrix_x4_trans(bf, ss + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride +
-                                  np * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(bf, ss + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
         mma_bf16(o[2 * np], qf[kk], bf[0], bf[1]);
         mma_bf16(o[2 * np + 1], qf[kk], bf[2], bf[3]);
       }
     }
-    const int row0 = warp * 16 + g, row1 = row0 + 8;
-    const float f0 = exp2f(-neg_log2_lambda * (row0 + 1)), f1 = exp2f(-neg_log2_lambda * (row1 + 1));
 #pragma unroll
     for (int nt = 0; nt < DV / 8; ++nt) o[nt][0] *= f0, o[nt][1] *= f0, o[nt][2] *= f1, o[nt][3] *= f1;
 
@@ -206,21 +184,19 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
 #pragma unroll
       for (int np = 0; np < DV / 16; ++np) {
         uint32_t bf[4];
-        ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride +
-                                  np * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
         mma_bf16(o[2 * np], pa, bf[0], bf[1]);
         mma_bf16(o[2 * np + 1], pa, bf[2], bf[3]);
       }
     }
 
-    // outputs: stage through this warp's own Q rows (no other warp reads them), then 16-byte stores
+    // stage through this warp's own Q rows (no other warp reads them), then 16-byte stores
     __syncwarp();
-    __nv_bfloat16 * stage = q_tile(cur) + warp * 16 * kQkStride;
+    __nv_bfloat16 * stage = qs + warp * 16 * kQkStride;
 #pragma unroll
     for (int nt = 0; nt < DV / 8; ++nt) {
       *reinterpret_cast<uint32_t *>(stage + g * kQkStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][0], o[nt][1]);
-      *reinterpret_cast<uint32_t *>(stage + (g + 8) * kQkStride + nt * 8 + 2 * t) =
-          pack_bf16x2(o[nt][2], o[nt][3]);
+      *reinterpret_cast<uint32_t *>(stage + (g + 8) * kQkStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][2], o[nt][3]);
     }
     __syncwarp();
     for (int i = lane; i < 16 * (DV / 8); i += 32) {
@@ -230,8 +206,37 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
         *reinterpret_cast<uint4 *>(p.out + (base + tok) * p.out_row_stride + head * kD + slice * DV + c * 8) =
             *reinterpret_cast<const uint4 *>(stage + r * kQkStride + c * 8);
     }
+  }
+}
 
-    // S = lambda^m S + sum_j lambda^(m-1-j) k_j^T v_j over this warp's key rows
+// State warp w: key rows [32w, 32w+32) of S[:, slice], kept in fp32 registers across blocks:
+// S = lambda^m S + sum_j lambda^(m-1-j) k_j^T v_j, then a bf16 copy for the next block's q S.
+template <int DV>
+__device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat16 * smem, int warp, int n_blocks,
+                                           int64_t base, int len, int head, int slice, float neg_log2_lambda,
+                                           float * state) {
+  using L = PrefillLayout<DV>;
+  constexpr int kVStride = L::kVStride;
+  const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  float s[2][DV / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt) {
+    int row = warp * 32 + mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < DV / 8; ++nt) {
+      float2 lo = *reinterpret_cast<const float2 *>(state + row * kD + nt * 8 + 2 * t);
+      float2 hi = *reinterpret_cast<const float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t);
+      s[mt][nt][0] = lo.x, s[mt][nt][1] = lo.y, s[mt][nt][2] = hi.x, s[mt][nt][3] = hi.y;
+    }
+  }
+  store_state_bf16<DV>(s, smem + 4 * L::kQkTile + 2 * L::kVTile, warp, g, t);
+
+  for (int b = 0; b < n_blocks; ++b) {
+    begin_block<DV>(p, smem, b, n_blocks, base, len, head, slice);
+    const int cur = b & 1;
+    const __nv_bfloat16 * ks = smem + (2 + cur) * L::kQkTile;
+    const __nv_bfloat16 * vs = smem + 4 * L::kQkTile + cur * L::kVTile;
+    const int m = min(kBlock, len - b * kBlock);
     const float fm = exp2f(-neg_log2_lambda * m);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
@@ -251,8 +256,8 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
         uint32_t a[4];
-        ldmatrix_x4_trans(a, ks + (kt * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + warp * 32 +
-                                 mt * 16 + ((lane >> 3) & 1) * 8);
+        ldmatrix_x4_trans(a, ks + (kt * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + warp * 32 + mt * 16 +
+                                 ((lane >> 3) & 1) * 8);
         a[0] = cuda::scale_bf16x2(a[0], dk[0], dk[1]);
         a[1] = cuda::scale_bf16x2(a[1], dk[0], dk[1]);
         a[2] = cuda::scale_bf16x2(a[2], dk[2], dk[3]);
@@ -260,14 +265,13 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
 #pragma unroll
         for (int np = 0; np < DV / 16; ++np) {
           uint32_t bf[4];
-          ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride +
-                                    np * 16 + (lane >> 4) * 8);
+          ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
           mma_bf16(s[mt][2 * np], a, bf[0], bf[1]);
           mma_bf16(s[mt][2 * np + 1], a, bf[2], bf[3]);
         }
       }
     }
-    if (b + 1 < n_blocks) store_state_bf16<DV>(s, s_tile(cur ^ 1), warp, g, t);
+    if (b + 1 < n_blocks) store_state_bf16<DV>(s, smem + 4 * L::kQkTile + 2 * L::kVTile + (cur ^ 1) * L::kSTile, warp, g, t);
   }
 
 #pragma unroll
@@ -276,10 +280,36 @@ __global__ void __launch_bounds__(kThreads) lightning_prefill_kernel(PrefillPara
 #pragma unroll
     for (int nt = 0; nt < DV / 8; ++nt) {
       *reinterpret_cast<float2 *>(state + row * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][0], s[mt][nt][1]);
-      *reinterpret_cast<float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t) =
-          make_float2(s[mt][nt][2], s[mt][nt][3]);
+      *reinterpret_cast<float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][2], s[mt][nt][3]);
     }
   }
+}
+
+// Two warp roles with separate register sets: warps 0-3 compute outputs, warps 4-7 carry the
+// state. They meet only at the per-block barrier: output warps read the bf16 S of the current
+// buffer, state warps write the other one. (Measured on H100, 32K tokens: one role set per warp at
+// 4 warps took 255 registers and ran 2.03 ms; BENCHMARKS.md.)
+template <int DV>
+__global__ void __launch_bounds__(kThreads, DV == 32 ? 2 : 1) lightning_prefill_kernel(PrefillParams p) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __nv_bfloat16 * smem = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
+  const int slice = blockIdx.x, head = blockIdx.y, seq = blockIdx.z;
+  const int warp = threadIdx.x / 32;
+  const int64_t base = p.seq_starts[seq];
+  const int len = p.seq_starts[seq + 1] - static_cast<int>(base);
+  if (len <= 0) return;  // the state is left as it was
+  const int slot = p.slots != nullptr ? p.slots[seq] : seq;
+  float * state = p.state + (static_cast<int64_t>(slot) * p.n_heads + head) * kD * kD + slice * DV;
+  const float neg_log2_lambda = p.decay[head] * kLog2e;  // lambda^x = exp2(-neg_log2_lambda * x)
+  const int n_blocks = (len + kBlock - 1) / kBlock;
+
+  using L = PrefillLayout<DV>;
+  load_block<DV>(p, smem, smem + 2 * L::kQkTile, smem + 4 * L::kQkTile, base, 0, len, head, slice);
+  cuda::cp_async_commit();
+  if (warp < kOutputWarps)
+    output_warp<DV>(p, smem, warp, n_blocks, base, len, head, slice, neg_log2_lambda);
+  else
+    state_warp<DV>(p, smem, warp - kOutputWarps, n_blocks, base, len, head, slice, neg_log2_lambda, state);
 }
 
 template <int DV> Status launch_prefill(const LightningPrefillArgs & a, cudaStream_t stream) {
