@@ -156,35 +156,37 @@ float * m1_decays() {  // s(l = 40, h) of M1_SPEC.md section 4 for the 64 heads
 }
 
 // Prefill of n_seqs sequences of seq_len tokens each, packed qkv as the checkpoint lays it out.
-void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int value_slice, int reps) {
+void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int value_slice, int reps,
+                             int heads = kHeads) {
   const size_t n = size_t(n_seqs) * seq_len;
-  const int64_t row = 3 * kHeads * kD;
+  const int64_t row = 3 * heads * kD;
   Bf16 * qkv = random_bf16(n * row, 10);
-  Bf16 * out = device_alloc<Bf16>(n * kHeads * kD);
-  float * state = device_alloc<float>(size_t(n_seqs) * kHeads * kD * kD);
-  float * decay = m1_decays();
+  Bf16 * out = device_alloc<Bf16>(n * heads * kD);
+  float * state = device_alloc<float>(size_t(n_seqs) * heads * kD * kD);
+  float * decay = m1_decays();  // the first `heads` of the model's 64
   std::vector<int32_t> starts(n_seqs + 1);
   for (int i = 0; i <= n_seqs; ++i) starts[i] = i * seq_len;
   int32_t * d_starts = device_alloc<int32_t>(starts.size());
   M1_CUDA_CHECK(cudaMemcpy(d_starts, starts.data(), starts.size() * 4, cudaMemcpyHostToDevice));
   gpu::LightningPrefillArgs a;
   a.n_seqs = n_seqs;
-  a.n_heads = kHeads;
+  a.n_heads = heads;
   a.seq_starts = d_starts;
   a.in = {qkv, qkv + kD, qkv + 2 * kD, row, 3 * kD};
   a.decay = decay;
   a.state = {state, nullptr};
   a.out = out;
-  a.out_row_stride = kHeads * kD;
+  a.out_row_stride = heads * kD;
   a.value_slice = value_slice;
-  M1_CUDA_CHECK(cudaMemset(state, 0, size_t(n_seqs) * kHeads * kD * kD * 4));
+  M1_CUDA_CHECK(cudaMemset(state, 0, size_t(n_seqs) * heads * kD * kD * 4));
   // Each run continues from the state the last one left (bounded: every head decays).
   double ms = median_ms([&](int) { check(gpu::lightning_prefill(a, nullptr)); }, reps);
-  const double flops_recurrence = 4.0 * n * kHeads * kD * kD;
-  const double flops_block = n * kHeads * (4.0 * kD * kD + 2.0 * kD * 65);
-  const double bytes = n * (row + kHeads * kD) * 2.0 + 2.0 * n_seqs * kHeads * kD * kD * 4;
+  const double flops_recurrence = 4.0 * n * heads * kD * kD;
+  const double flops_block = n * heads * (4.0 * kD * kD + 2.0 * kD * 65);
+  const double bytes = n * (row + heads * kD) * 2.0 + 2.0 * n_seqs * heads * kD * kD * 4;
   const double floor_ms = std::max(bytes / (peaks.copy_gbs * 1e6), flops_block / (peaks.gemm_tflops * 1e9));
-  std::string shape = std::to_string(n_seqs) + "x" + std::to_string(seq_len / 1024) + "K slice " +
+  std::string shape = std::to_string(n_seqs) + "x" + std::to_string(seq_len / 1024) + "K" +
+                      (heads != kHeads ? " " + std::to_string(heads) + "h" : std::string()) + " slice " +
                       (value_slice ? std::to_string(value_slice) : std::string("auto"));
   print_row("lightning prefill", shape, ms,
       fmt("%.0f TF/s 4nHd^2, ", flops_recurrence / ms / 1e9) + fmt("%.0f block", flops_block / ms / 1e9),
@@ -343,6 +345,9 @@ int main(int argc, char ** argv) {
   bench_lightning_prefill(peaks, 8, 4096, 64, reps);
   bench_lightning_prefill(peaks, 8, 4096, 32, reps);
   bench_lightning_prefill(peaks, 1, 131072, 0, quick ? 3 : 10);
+  // 8 heads: one GPU's share under 8-way tensor parallelism, where the launcher picks slice 32
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
+  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
   bench_norms_and_activations(peaks, 16384, reps);
   bench_moe_routing(peaks, 16384, reps);
