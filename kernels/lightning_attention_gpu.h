@@ -32,6 +32,9 @@ struct LightningState {
   const std::int32_t * slots = nullptr;  // device [n_seqs]: slot of sequence i; nullptr = slot i
 };
 
+// Which prefill kernel runs: the launcher's choice, or one pinned (tests and benchmarks compare them).
+enum class LightningPrefillKernel { kAuto, kMmaSync, kWgmma };
+
 struct LightningPrefillArgs {
   int n_seqs = 0;
   int n_heads = 0;
@@ -42,6 +45,7 @@ struct LightningPrefillArgs {
   Bf16 * out = nullptr;                       // bf16 [tokens, out_row_stride]; head h at h*128
   std::int64_t out_row_stride = 0;
   int value_slice = 0;  // value columns per thread block: 32 or 64, 0 = the launcher's choice
+  LightningPrefillKernel kernel = LightningPrefillKernel::kAuto;  // kWgmma needs value slice 64
 };
 
 struct LightningDecodeArgs {

@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
+#include "kernels/cuda/lightning_prefill_common.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/lightning_attention_gpu.h"
 
@@ -32,21 +33,6 @@ constexpr int kThreads = 256;
 constexpr int kQkStride = kD + 8;      // padded smem rows: 272 B, ldmatrix rows hit distinct banks
 constexpr float kLog2e = 1.4426950408889634f;
 
-struct PrefillParams {
-  const __nv_bfloat16 * q;
-  const __nv_bfloat16 * k;
-  const __nv_bfloat16 * v;
-  int64_t row_stride;
-  int64_t head_stride;
-  const int32_t * seq_starts;
-  const int32_t * slots;
-  const float * decay;
-  float * state;
-  __nv_bfloat16 * out;
-  int64_t out_row_stride;
-  int n_heads;
-};
-
 template <int DV> struct PrefillLayout {
   static constexpr int kVStride = DV + 8;  // 144 B (DV 64) / 80 B (DV 32): conflict-free ldmatrix
   static constexpr int kQkTile = kBlock * kQkStride;
@@ -54,7 +40,9 @@ template <int DV> struct PrefillLayout {
   static constexpr int kSTile = kD * kVStride;
   // two buffers each of Q, K, V (the block computed and the one in flight) and of bf16 S
   static constexpr int kElems = 2 * (2 * kQkTile + kVTile) + 2 * kSTile;
-  static constexpr int kBytes = kElems * 2;
+  // then fp32 lambda^x for x in [0, kBlock]: every decay factor of a block, computed once
+  static constexpr int kPowersOffsetBytes = kElems * 2;
+  static constexpr int kBytes = kPowersOffsetBytes + (kBlock + 1) * 4;
 };
 
 template <int DV>
@@ -96,8 +84,9 @@ __device__ __forceinline__ void store_state_bf16(const float (&s)[2][DV / 8][4],
   }
 }
 
-// Barrier 1 over the whole block, reached once per block of tokens by both warp roles.
-__device__ __forceinline__ void block_barrier() { asm volatile("bar.sync 1, %0;\n" ::"n"(kThreads)); }
+// Barrier 1 over the whole block, reached once per block of tokens by both warp roles from different
+// code locations: the non-.aligned form (bar.sync is .aligned, which requires one location).
+__device__ __forceinline__ void block_barrier() { asm volatile("barrier.sync 1, %0;\n" ::"n"(kThreads)); }
 
 // Waits for block b's tiles, then starts fetching block b+1 into the other buffers.
 template <int DV>
@@ -115,8 +104,9 @@ __device__ __forceinline__ void begin_block(const PrefillParams & p, __nv_bfloat
 
 // Output warp w: rows [16w, 16w+16) of each block, o = diag(lambda^(i+1)) Q S_prev + (mask . Q K^T) V.
 template <int DV>
-__device__ __forceinline__ void output_warp(const PrefillParams & p, __nv_bfloat16 * smem, int warp, int n_blocks,
-                                            int64_t base, int len, int head, int slice, float neg_log2_lambda) {
+__device__ __forceinline__ void output_warp(const PrefillParams & p, __nv_bfloat16 * smem, const float * powers,
+                                            int warp, int n_blocks, int64_t base, int len, int head, int slice,
+                                            float neg_log2_lambda) {
   using L = PrefillLayout<DV>;
   constexpr int kVStride = L::kVStride;
   const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
@@ -176,8 +166,8 @@ __device__ __forceinline__ void output_warp(const PrefillParams & p, __nv_bfloat
         for (int e = 0; e < 4; e += 2) {
           const int row = e < 2 ? row0 : row1;
           const int col = nt * 8 + 2 * t;
-          float v0 = row >= col ? sc[nt][e] * exp2f(-neg_log2_lambda * (row - col)) : 0.f;
-          float v1 = row >= col + 1 ? sc[nt][e + 1] * exp2f(-neg_log2_lambda * (row - col - 1)) : 0.f;
+          float v0 = row >= col ? sc[nt][e] * powers[row - col] : 0.f;
+          float v1 = row >= col + 1 ? sc[nt][e + 1] * powers[row - col - 1] : 0.f;
           pa[half * 2 + e / 2] = pack_bf16x2(v0, v1);
         }
       }
@@ -212,7 +202,8 @@ __device__ __forceinline__ void output_warp(const PrefillParams & p, __nv_bfloat
 // State warp w: key rows [32w, 32w+32) of S[:, slice], kept in fp32 registers across blocks:
 // S = lambda^m S + sum_j lambda^(m-1-j) k_j^T v_j, then a bf16 copy for the next block's q S.
 template <int DV>
-__device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat16 * smem, int warp, int n_blocks,
+__device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat16 * smem, const float * powers,
+                                           int warp, int n_blocks,
                                            int64_t base, int len, int head, int slice, float neg_log2_lambda,
                                            float * state) {
   using L = PrefillLayout<DV>;
@@ -237,7 +228,7 @@ __device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat1
     const __nv_bfloat16 * ks = smem + (2 + cur) * L::kQkTile;
     const __nv_bfloat16 * vs = smem + 4 * L::kQkTile + cur * L::kVTile;
     const int m = min(kBlock, len - b * kBlock);
-    const float fm = exp2f(-neg_log2_lambda * m);
+    const float fm = powers[m];
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -251,23 +242,26 @@ __device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat1
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         int j = kt * 16 + 2 * t + (e & 1) + (e >> 1) * 8;
-        dk[e] = j < m ? exp2f(-neg_log2_lambda * (m - 1 - j)) : 0.f;
+        dk[e] = j < m ? powers[m - 1 - j] : 0.f;
       }
+      uint32_t a[2][4];
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
-        uint32_t a[4];
-        ldmatrix_x4_trans(a, ks + (kt * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + warp * 32 + mt * 16 +
-                                 ((lane >> 3) & 1) * 8);
-        a[0] = cuda::scale_bf16x2(a[0], dk[0], dk[1]);
-        a[1] = cuda::scale_bf16x2(a[1], dk[0], dk[1]);
-        a[2] = cuda::scale_bf16x2(a[2], dk[2], dk[3]);
-        a[3] = cuda::scale_bf16x2(a[3], dk[2], dk[3]);
+        ldmatrix_x4_trans(a[mt], ks + (kt * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + warp * 32 + mt * 16 +
+                                     ((lane >> 3) & 1) * 8);
+        a[mt][0] = cuda::scale_bf16x2(a[mt][0], dk[0], dk[1]);
+        a[mt][1] = cuda::scale_bf16x2(a[mt][1], dk[0], dk[1]);
+        a[mt][2] = cuda::scale_bf16x2(a[mt][2], dk[2], dk[3]);
+        a[mt][3] = cuda::scale_bf16x2(a[mt][3], dk[2], dk[3]);
+      }
 #pragma unroll
-        for (int np = 0; np < DV / 16; ++np) {
-          uint32_t bf[4];
-          ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
-          mma_bf16(s[mt][2 * np], a, bf[0], bf[1]);
-          mma_bf16(s[mt][2 * np + 1], a, bf[2], bf[3]);
+      for (int np = 0; np < DV / 16; ++np) {  // each V fragment serves both key-row tiles
+        uint32_t bf[4];
+        ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma_bf16(s[mt][2 * np], a[mt], bf[0], bf[1]);
+          mma_bf16(s[mt][2 * np + 1], a[mt], bf[2], bf[3]);
         }
       }
     }
@@ -304,32 +298,21 @@ __global__ void __launch_bounds__(kThreads, DV == 32 ? 2 : 1) lightning_prefill_
   const int n_blocks = (len + kBlock - 1) / kBlock;
 
   using L = PrefillLayout<DV>;
+  float * powers = reinterpret_cast<float *>(smem_raw + L::kPowersOffsetBytes);
+  if (threadIdx.x <= kBlock) powers[threadIdx.x] = exp2f(-neg_log2_lambda * threadIdx.x);  // read after the first barrier
   load_block<DV>(p, smem, smem + 2 * L::kQkTile, smem + 4 * L::kQkTile, base, 0, len, head, slice);
   cuda::cp_async_commit();
   if (warp < kOutputWarps)
-    output_warp<DV>(p, smem, warp, n_blocks, base, len, head, slice, neg_log2_lambda);
+    output_warp<DV>(p, smem, powers, warp, n_blocks, base, len, head, slice, neg_log2_lambda);
   else
-    state_warp<DV>(p, smem, warp - kOutputWarps, n_blocks, base, len, head, slice, neg_log2_lambda, state);
+    state_warp<DV>(p, smem, powers, warp - kOutputWarps, n_blocks, base, len, head, slice, neg_log2_lambda, state);
 }
 
-template <int DV> Status launch_prefill(const LightningPrefillArgs & a, cudaStream_t stream) {
+template <int DV> Status launch_prefill(const PrefillParams & p, int n_seqs, int n_heads, cudaStream_t stream) {
   auto kernel = lightning_prefill_kernel<DV>;
   constexpr int kBytes = PrefillLayout<DV>::kBytes;
   M1_CUDA_STATUS(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
-  PrefillParams p{reinterpret_cast<const __nv_bfloat16 *>(a.in.q),
-                  reinterpret_cast<const __nv_bfloat16 *>(a.in.k),
-                  reinterpret_cast<const __nv_bfloat16 *>(a.in.v),
-                  a.in.row_stride,
-                  a.in.head_stride,
-                  a.seq_starts,
-                  a.state.slots,
-                  a.decay,
-                  a.state.data,
-                  reinterpret_cast<__nv_bfloat16 *>(a.out),
-                  a.out_row_stride,
-                  a.n_heads};
-  dim3 grid(kD / DV, a.n_heads, a.n_seqs);
-  kernel<<<grid, kThreads, kBytes, stream>>>(p);
+  kernel<<<dim3(kD / DV, n_heads, n_seqs), kThreads, kBytes, stream>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }
@@ -356,19 +339,35 @@ Status lightning_prefill(const LightningPrefillArgs & a, Stream stream) {
                                    "state must be 8-byte aligned"));
   int slice = a.value_slice;
   if (slice == 0) {
-    // Value slice chosen by measurement (BENCHMARKS.md, lightning prefill): see kSliceChoice.
+    // 64 value columns per block unless that leaves most SMs idle (H100, BENCHMARKS.md: 64 heads x
+    // 32K tokens: 1.40 ms at 64, 1.97 at 32; 8 heads x 32K: 1.45 ms at 64, 1.34 at 32).
     slice = static_cast<int64_t>(a.n_seqs) * a.n_heads * 2 >= 128 ? 64 : 32;
   }
+  M1_RETURN_IF_ERROR(cuda::require(slice == 32 || slice == 64, kName,
+                                   "value_slice " + std::to_string(a.value_slice) + " must be 0, 32 or 64"));
+  M1_RETURN_IF_ERROR(cuda::require(a.kernel != LightningPrefillKernel::kWgmma || slice == 64, kName,
+                                   "the wgmma kernel needs value_slice 64"));
+  const PrefillParams p{reinterpret_cast<const __nv_bfloat16 *>(a.in.q),
+                        reinterpret_cast<const __nv_bfloat16 *>(a.in.k),
+                        reinterpret_cast<const __nv_bfloat16 *>(a.in.v),
+                        a.in.row_stride,
+                        a.in.head_stride,
+                        a.seq_starts,
+                        a.state.slots,
+                        a.decay,
+                        a.state.data,
+                        reinterpret_cast<__nv_bfloat16 *>(a.out),
+                        a.out_row_stride,
+                        a.n_heads};
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  // Template instances: the two value slices, listed here only.
-  if (slice == 64) return launch_prefill<64>(a, s);
+  // Template and kernel instances, listed here only: mma.sync at value slices 64 and 32, wgmma at 64.
+  const bool wgmma = a.kernel == LightningPrefillKernel::kWgmma;
+  if (slice == 64) return wgmma ? launch_prefill_wgmma(p, a.n_seqs, a.n_heads, s) : launch_prefill<64>(p, a.n_seqs, a.n_heads, s);
 #if M1_CUDA_ALL_VARIANTS
-  if (slice == 32) return launch_prefill<32>(a, s);
+  return launch_prefill<32>(p, a.n_seqs, a.n_heads, s);
 #else
-  if (slice == 32 && a.value_slice == 0) return launch_prefill<64>(a, s);
+  return launch_prefill<64>(p, a.n_seqs, a.n_heads, s);
 #endif
-  return Status::error(std::string(kName) + ": value_slice " + std::to_string(slice) +
-                       " must be 0, 32 or 64");
 }
 
 }  // namespace m1::kernels::gpu

@@ -157,7 +157,7 @@ float * m1_decays() {  // s(l = 40, h) of M1_SPEC.md section 4 for the 64 heads
 
 // Prefill of n_seqs sequences of seq_len tokens each, packed qkv as the checkpoint lays it out.
 void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int value_slice, int reps,
-                             int heads = kHeads) {
+                             int heads = kHeads, bool wgmma = false) {
   const size_t n = size_t(n_seqs) * seq_len;
   const int64_t row = 3 * heads * kD;
   Bf16 * qkv = random_bf16(n * row, 10);
@@ -178,6 +178,7 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   a.out = out;
   a.out_row_stride = heads * kD;
   a.value_slice = value_slice;
+  a.kernel = wgmma ? gpu::LightningPrefillKernel::kWgmma : gpu::LightningPrefillKernel::kMmaSync;
   M1_CUDA_CHECK(cudaMemset(state, 0, size_t(n_seqs) * heads * kD * kD * 4));
   // Each run continues from the state the last one left (bounded: every head decays).
   double ms = median_ms([&](int) { check(gpu::lightning_prefill(a, nullptr)); }, reps);
@@ -187,7 +188,7 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   const double floor_ms = std::max(bytes / (peaks.copy_gbs * 1e6), flops_block / (peaks.gemm_tflops * 1e9));
   std::string shape = std::to_string(n_seqs) + "x" + std::to_string(seq_len / 1024) + "K" +
                       (heads != kHeads ? " " + std::to_string(heads) + "h" : std::string()) + " slice " +
-                      (value_slice ? std::to_string(value_slice) : std::string("auto"));
+                      (value_slice ? std::to_string(value_slice) : std::string("auto")) + (wgmma ? " wgmma" : "");
   print_row("lightning prefill", shape, ms,
       fmt("%.0f TF/s 4nHd^2, ", flops_recurrence / ms / 1e9) + fmt("%.0f block", flops_block / ms / 1e9),
       fmt("floor %.3f ms", floor_ms) + fmt(" (%.0f%%)", 100 * floor_ms / ms));
@@ -344,7 +345,10 @@ int main(int argc, char ** argv) {
   }
   bench_lightning_prefill(peaks, 8, 4096, 64, reps);
   bench_lightning_prefill(peaks, 8, 4096, 32, reps);
-  bench_lightning_prefill(peaks, 1, 131072, 0, quick ? 3 : 10);
+  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10);
+  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10, kHeads, true);
   // 8 heads: one GPU's share under 8-way tensor parallelism, where the launcher picks slice 32
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
   bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);

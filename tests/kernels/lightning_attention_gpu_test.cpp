@@ -122,8 +122,13 @@ TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
   for (int slot : {0, 3}) std::fill_n(states.begin() + static_cast<size_t>(slot) * kHeads * kD * kD, kHeads * kD * kD, 0.f);
   std::vector<float> decay = test_decays();
 
-  for (int value_slice : {32, 64}) {
-    SCOPED_TRACE("value_slice " + std::to_string(value_slice));
+  using m1::kernels::gpu::LightningPrefillKernel;
+  struct Variant { int value_slice; LightningPrefillKernel kernel; };
+  for (Variant variant : {Variant{32, LightningPrefillKernel::kMmaSync}, Variant{64, LightningPrefillKernel::kMmaSync},
+                          Variant{64, LightningPrefillKernel::kWgmma}}) {
+    const int value_slice = variant.value_slice;
+    SCOPED_TRACE("value_slice " + std::to_string(value_slice) +
+                 (variant.kernel == LightningPrefillKernel::kWgmma ? " wgmma" : " mma.sync"));
     DeviceBuffer d_qkv = device_copy(qkv), d_starts = device_copy(starts), d_slots = device_copy(slots);
     DeviceBuffer d_states = device_copy(states), d_decay = device_copy(decay);
     DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_tokens) * kHeads * kD, 0xffff));
@@ -139,6 +144,7 @@ TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
     args.out = static_cast<Bf16 *>(d_out.data());
     args.out_row_stride = kHeads * kD;
     args.value_slice = value_slice;
+    args.kernel = variant.kernel;
     m1::Status status = m1::kernels::gpu::lightning_prefill(args, nullptr);
     ASSERT_TRUE(status.ok()) << status.message();
 
@@ -173,6 +179,9 @@ TEST(LightningAttentionGpu, ChunkedPrefillThenDecodeMatchesRecurrence) {
   std::vector<Bf16> qkv = random_qkv(n_rows, rng);
   std::vector<float> states = random_states(1, rng);
   std::vector<float> decay = test_decays();
+  using m1::kernels::gpu::LightningPrefillKernel;
+  for (LightningPrefillKernel kernel : {LightningPrefillKernel::kAuto, LightningPrefillKernel::kWgmma}) {
+  SCOPED_TRACE(kernel == LightningPrefillKernel::kWgmma ? "wgmma" : "auto");
   DeviceBuffer d_qkv = device_copy(qkv), d_states = device_copy(states), d_decay = device_copy(decay);
   DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_rows) * kHeads * kD, 0xffff));
   ASSERT_NE(d_out.data(), nullptr);
@@ -190,6 +199,8 @@ TEST(LightningAttentionGpu, ChunkedPrefillThenDecodeMatchesRecurrence) {
     args.state = {static_cast<float *>(d_states.data()), nullptr};
     args.out = out_base;
     args.out_row_stride = kHeads * kD;
+    args.value_slice = kernel == LightningPrefillKernel::kWgmma ? 64 : 0;
+    args.kernel = kernel;
     m1::Status status = m1::kernels::gpu::lightning_prefill(args, nullptr);
     ASSERT_TRUE(status.ok()) << status.message();
   }
@@ -219,6 +230,7 @@ TEST(LightningAttentionGpu, ChunkedPrefillThenDecodeMatchesRecurrence) {
     std::vector<double> got_tail(got.end() - n_decode * kD, got.end()), want_tail(want.end() - n_decode * kD, want.end());
     EXPECT_LE(relative_error(got_tail, want_tail), kPrefillOutTol) << "decoded tokens, head " << h;
     EXPECT_LE(relative_error(state_of(final_states, 0, h), state), kPrefillStateTol) << "head " << h;
+  }
   }
 }
 
