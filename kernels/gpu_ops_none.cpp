@@ -6,6 +6,7 @@
 #include "kernels/lightning_attention_gpu.h"
 #include "kernels/moe_routing_gpu.h"
 #include "kernels/norm_gpu.h"
+#include "kernels/softmax_attention_gpu.h"
 #include "m1_build_config.h"
 
 namespace m1::kernels::gpu {
@@ -26,5 +27,8 @@ Status silu_inplace(Bf16 *, std::int64_t, Stream) { return not_built("silu_inpla
 Status moe_route(const MoeRouteArgs &, Stream) { return not_built("moe_route"); }
 Status moe_permute(const MoePermuteArgs &, Stream) { return not_built("moe_permute"); }
 Status moe_unpermute(const MoeUnpermuteArgs &, Stream) { return not_built("moe_unpermute"); }
+Status rope_append(const RopeAppendArgs &, Stream) { return not_built("rope_append"); }
+Status paged_decode(const PagedDecodeArgs &, Stream) { return not_built("paged_decode"); }
+std::size_t paged_decode_workspace_bytes(int, int, int, int) { return 0; }  // nothing runs without CUDA
 
 }  // namespace m1::kernels::gpu

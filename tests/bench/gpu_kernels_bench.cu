@@ -19,6 +19,7 @@
 #include "kernels/lightning_attention_gpu.h"
 #include "kernels/moe_routing_gpu.h"
 #include "kernels/norm_gpu.h"
+#include "kernels/softmax_attention_gpu.h"
 
 namespace {
 
@@ -329,6 +330,44 @@ void bench_moe_routing(const Peaks & peaks, int n, int reps) {
     M1_CUDA_CHECK(cudaFree(p));
 }
 
+// Softmax attention decode over a paged KV cache: batch sequences of ctx tokens, 64 q / 8 kv heads,
+// pages of 64 tokens handed out in shuffled order; the bytes are the K/V rows read.
+void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
+  constexpr int kKv = 8, kPage = 64;
+  const int pages_per_seq = (ctx + kPage - 1) / kPage, n_pages = batch * pages_per_seq;
+  const size_t cache_elems = size_t(n_pages) * kPage * kKv * kD;
+  Bf16 * k = random_bf16(cache_elems, 50, -1, 1);
+  Bf16 * v = random_bf16(cache_elems, 51, -1, 1);
+  Bf16 * q = random_bf16(size_t(batch) * kHeads * kD, 52, -1, 1);
+  Bf16 * out = device_alloc<Bf16>(size_t(batch) * kHeads * kD);
+  std::vector<int32_t> table(n_pages), lens(batch, ctx);
+  for (int i = 0; i < n_pages; ++i) table[i] = i;
+  for (int i = n_pages - 1; i > 0; --i) std::swap(table[i], table[(i * 2654435761u) % (i + 1)]);
+  int32_t * d_table = device_alloc<int32_t>(n_pages);
+  int32_t * d_lens = device_alloc<int32_t>(batch);
+  M1_CUDA_CHECK(cudaMemcpy(d_table, table.data(), n_pages * 4, cudaMemcpyHostToDevice));
+  M1_CUDA_CHECK(cudaMemcpy(d_lens, lens.data(), batch * 4, cudaMemcpyHostToDevice));
+  const size_t ws_bytes = gpu::paged_decode_workspace_bytes(batch, kHeads, ctx);
+  float * ws = device_alloc<float>(ws_bytes / 4 + 4);
+  gpu::PagedDecodeArgs a;
+  a.n_seqs = batch;
+  a.n_heads = kHeads;
+  a.q = q;
+  a.q_row_stride = kHeads * kD;
+  a.seq_lens = d_lens;
+  a.max_seq_len = ctx;
+  a.cache = {k, v, kPage, kKv, d_table, pages_per_seq};
+  a.out = out;
+  a.out_row_stride = kHeads * kD;
+  a.workspace = ws;
+  double ms = median_ms([&](int) { check(gpu::paged_decode(a, nullptr)); }, reps);
+  const double bytes = double(batch) * ctx * kKv * kD * 2 * 2;
+  print_row("paged decode (softmax)", "batch " + std::to_string(batch) + " x " + std::to_string(ctx / 1024) + "K", ms,
+            fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
+  for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_lens, (void *)ws})
+    M1_CUDA_CHECK(cudaFree(p));
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -353,6 +392,9 @@ int main(int argc, char ** argv) {
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
   bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
+  bench_paged_decode(peaks, 1, 32768, reps);
+  bench_paged_decode(peaks, 16, 4096, reps);
+  bench_paged_decode(peaks, 64, 4096, reps);
   bench_norms_and_activations(peaks, 16384, reps);
   bench_moe_routing(peaks, 16384, reps);
   return 0;
