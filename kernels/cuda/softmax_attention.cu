@@ -118,15 +118,22 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(PagedDecodeArgs 
     const int t = t0 + lane;
     const bool valid = t < t_end;
     float s[kG];
-    const uint16_t * vrow = nullptr;
 #pragma unroll
     for (int h = 0; h < kG; ++h) s[h] = 0.f;
+    // invalid lanes use token t0's rows (valid): their probability is 0
+    const int t_row = valid ? t : t0;
+    const uint16_t * vrow = cache_row(vbase, a.cache, seq, t_row, kv_head);
     if (valid) {
-      const uint16_t * krow = cache_row(kbase, a.cache, seq, t, kv_head);
-      vrow = cache_row(vbase, a.cache, seq, t, kv_head);
-#pragma unroll 4
-      for (int c = 0; c < kD / 8; ++c) {
-        const uint4 u = reinterpret_cast<const uint4 *>(krow)[c];
+      const uint16_t * krow = cache_row(kbase, a.cache, seq, t_row, kv_head);
+      uint4 kr[kD / 16];
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+#pragma unroll
+      for (int c = 0; c < kD / 16; ++c) kr[c] = reinterpret_cast<const uint4 *>(krow)[half * (kD / 16) + c];  // all in flight
+#pragma unroll
+      for (int cc = 0; cc < kD / 16; ++cc) {
+        const int c = half * (kD / 16) + cc;
+        const uint4 u = kr[cc];
         const uint32_t w[4] = {u.x, u.y, u.z, u.w};
         float kf[8];
 #pragma unroll
@@ -138,6 +145,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(PagedDecodeArgs 
           s[h] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] + q1.x * kf[4] + q1.y * kf[5] +
                   q1.z * kf[6] + q1.w * kf[7];
         }
+      }
       }
     } else {
 #pragma unroll
@@ -162,20 +170,28 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(PagedDecodeArgs 
       sh.p[warp][lane][h] = p;
     }
     __syncwarp();
-    const int n_valid = min(32, t_end - t0);
-    for (int j = 0; j < n_valid; ++j) {
-      const uint16_t * vj = reinterpret_cast<const uint16_t *>(
-          __shfl_sync(0xffffffffu, reinterpret_cast<unsigned long long>(vrow), j));
-      const uint2 u = reinterpret_cast<const uint2 *>(vj)[lane];
-      const float vf[4] = {cuda::bf16_bits_to_float(u.x & 0xffffu), cuda::bf16_bits_to_float(u.x >> 16),
-                           cuda::bf16_bits_to_float(u.y & 0xffffu), cuda::bf16_bits_to_float(u.y >> 16)};
-      const float4 p0 = *reinterpret_cast<const float4 *>(&sh.p[warp][j][0]);
-      const float4 p1 = *reinterpret_cast<const float4 *>(&sh.p[warp][j][4]);
-      const float pj[kG] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+    // o += p v over the 32 tokens, 8 v rows in flight at a time (invalid tokens have p = 0)
 #pragma unroll
-      for (int h = 0; h < kG; ++h)
+    for (int j0 = 0; j0 < 32; j0 += 8) {
+      uint2 vr[8];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) o[h][e] = fmaf(pj[h], vf[e], o[h][e]);
+      for (int j = 0; j < 8; ++j) {
+        const uint16_t * vj = reinterpret_cast<const uint16_t *>(
+            __shfl_sync(0xffffffffu, reinterpret_cast<unsigned long long>(vrow), j0 + j));
+        vr[j] = reinterpret_cast<const uint2 *>(vj)[lane];
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float vf[4] = {cuda::bf16_bits_to_float(vr[j].x & 0xffffu), cuda::bf16_bits_to_float(vr[j].x >> 16),
+                             cuda::bf16_bits_to_float(vr[j].y & 0xffffu), cuda::bf16_bits_to_float(vr[j].y >> 16)};
+        const float4 p0 = *reinterpret_cast<const float4 *>(&sh.p[warp][j0 + j][0]);
+        const float4 p1 = *reinterpret_cast<const float4 *>(&sh.p[warp][j0 + j][4]);
+        const float pj[kG] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+#pragma unroll
+        for (int h = 0; h < kG; ++h)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) o[h][e] = fmaf(pj[h], vf[e], o[h][e]);
+      }
     }
     __syncwarp();  // sh.p is rewritten by the next group
   }
