@@ -29,6 +29,7 @@ Status moe_permute(const MoePermuteArgs &, Stream) { return not_built("moe_permu
 Status moe_unpermute(const MoeUnpermuteArgs &, Stream) { return not_built("moe_unpermute"); }
 Status rope_append(const RopeAppendArgs &, Stream) { return not_built("rope_append"); }
 Status paged_decode(const PagedDecodeArgs &, Stream) { return not_built("paged_decode"); }
+Status paged_prefill(const PagedPrefillArgs &, Stream) { return not_built("paged_prefill"); }
 std::size_t paged_decode_workspace_bytes(int, int, int, int) { return 0; }  // nothing runs without CUDA
 
 }  // namespace m1::kernels::gpu

@@ -5,6 +5,8 @@
 //   cache pages of their sequences (prefill chunks and decode steps both append this way).
 // - paged_decode: one query token per sequence attends to the first seq_lens[i] cached tokens of its
 //   sequence (the new token included), split over the sequence for parallelism, then combined.
+// - paged_prefill: a chunk of query tokens per sequence attends causally to the cached tokens up to
+//   each one's position: a whole prompt, or a chunk continuing from a cached prefix.
 #pragma once
 
 #include <cstddef>
@@ -56,10 +58,26 @@ struct PagedDecodeArgs {
   int splits = 0;                            // parts of each sequence; 0 = the launcher's choice
 };
 
+struct PagedPrefillArgs {
+  int n_seqs = 0;
+  int n_heads = 0;                           // 8 * cache.n_kv_heads
+  const Bf16 * q = nullptr;                  // bf16 [chunk tokens, q_row_stride], rotated (rope_append)
+  std::int64_t q_row_stride = 0;
+  const std::int32_t * seq_starts = nullptr; // device [n_seqs + 1]: rows of each sequence's chunk in q/out
+  const std::int32_t * chunk_pos = nullptr;  // device [n_seqs]: position of the chunk's first token
+                                             // (tokens cached before it); the chunk itself is cached too
+  int max_chunk_len = 0;                     // host bound on the chunk lengths: sizes the grid
+  PagedKvCache cache;
+  Bf16 * out = nullptr;                      // bf16 [chunk tokens, out_row_stride], head h at h*128
+  std::int64_t out_row_stride = 0;
+};
+
 // Bytes of workspace paged_decode needs for these sizes (0 when it runs unsplit).
 std::size_t paged_decode_workspace_bytes(int n_seqs, int n_heads, int max_seq_len, int splits = 0);
 
 Status rope_append(const RopeAppendArgs & args, Stream stream);
 Status paged_decode(const PagedDecodeArgs & args, Stream stream);
+// Causal attention of each sequence's chunk of query tokens over its cache (flash-style, tensor cores).
+Status paged_prefill(const PagedPrefillArgs & args, Stream stream);
 
 }  // namespace m1::kernels::gpu

@@ -10,3 +10,9 @@ if [ ! -x "$bench" ]; then
   exit 1
 fi
 "$bench" "${@:2}"
+rc=$?
+# The peer for softmax prefill, in the same run: PyTorch's flash attention (where torch is installed).
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
+fi
+exit $rc

@@ -368,6 +368,43 @@ void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
     M1_CUDA_CHECK(cudaFree(p));
 }
 
+// Causal softmax prefill of one sequence of n tokens (no cached prefix) over a paged cache, 64 q /
+// 8 kv heads; FLOPs = 4 * heads * 128 * n (n + 1) / 2 (scores and P V over the causal half).
+void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
+  constexpr int kKv = 8, kPage = 64;
+  const int n_pages = (n + kPage - 1) / kPage;
+  const size_t cache_elems = size_t(n_pages) * kPage * kKv * kD;
+  Bf16 * k = random_bf16(cache_elems, 60, -1, 1);
+  Bf16 * v = random_bf16(cache_elems, 61, -1, 1);
+  Bf16 * q = random_bf16(size_t(n) * kHeads * kD, 62, -1, 1);
+  Bf16 * out = device_alloc<Bf16>(size_t(n) * kHeads * kD);
+  std::vector<int32_t> table(n_pages), starts = {0, n}, pos = {0};
+  for (int i = 0; i < n_pages; ++i) table[i] = i;
+  int32_t * d_table = device_alloc<int32_t>(n_pages);
+  int32_t * d_starts = device_alloc<int32_t>(2);
+  int32_t * d_pos = device_alloc<int32_t>(1);
+  M1_CUDA_CHECK(cudaMemcpy(d_table, table.data(), n_pages * 4, cudaMemcpyHostToDevice));
+  M1_CUDA_CHECK(cudaMemcpy(d_starts, starts.data(), 8, cudaMemcpyHostToDevice));
+  M1_CUDA_CHECK(cudaMemcpy(d_pos, pos.data(), 4, cudaMemcpyHostToDevice));
+  gpu::PagedPrefillArgs a;
+  a.n_seqs = 1;
+  a.n_heads = kHeads;
+  a.q = q;
+  a.q_row_stride = kHeads * kD;
+  a.seq_starts = d_starts;
+  a.chunk_pos = d_pos;
+  a.max_chunk_len = n;
+  a.cache = {k, v, kPage, kKv, d_table, n_pages};
+  a.out = out;
+  a.out_row_stride = kHeads * kD;
+  double ms = median_ms([&](int) { check(gpu::paged_prefill(a, nullptr)); }, reps);
+  const double flops = 4.0 * kHeads * kD * double(n) * (n + 1) / 2;
+  print_row("paged prefill (softmax)", std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+            fmt("%.0f%% of GEMM peak", 100 * flops / ms / 1e9 / peaks.gemm_tflops));
+  for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_starts, (void *)d_pos})
+    M1_CUDA_CHECK(cudaFree(p));
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -392,6 +429,8 @@ int main(int argc, char ** argv) {
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
   bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
+  bench_paged_prefill(peaks, 4096, reps);
+  bench_paged_prefill(peaks, 32768, quick ? 3 : 10);
   bench_paged_decode(peaks, 1, 32768, reps);
   bench_paged_decode(peaks, 16, 4096, reps);
   bench_paged_decode(peaks, 64, 4096, reps);

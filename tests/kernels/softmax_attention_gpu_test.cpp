@@ -2,7 +2,9 @@
 // RoPE (NeoX pairing on the first 64 dims, theta 1e7) computed in float64 from the same bf16 inputs,
 // then causal softmax attention of each sequence's last token over its cache with GQA (8 query heads
 // per KV head). Sequences of unequal, odd lengths live in shuffled, non-contiguous pages; the decode
-// runs unsplit, split, and split into more parts than a short sequence has tokens.
+// runs unsplit, split, and split into more parts than a short sequence has tokens; the prefill runs
+// every token in two chunks per sequence (the second continuing from the cached first), with chunk
+// boundaries off the 64-token tiles.
 #include "kernels/softmax_attention_gpu.h"
 
 #include <gtest/gtest.h>
@@ -34,6 +36,9 @@ constexpr double kTheta = 1e7;
 // one rounding of o to bf16 (2^-9): 4e-3.
 constexpr double kRopeTol = 3e-3;
 constexpr double kDecodeTol = 4e-3;
+// Prefill also rounds the probabilities to bf16 for P V (2^-9 relative each): 2 x 2^-9 = 3.9e-3
+// plus fp32 softmax; checked at 8e-3.
+constexpr double kPrefillTol = 8e-3;
 
 // x rotated by RoPE at position pos, in float64.
 std::vector<double> rope(const Bf16 * x, int pos) {
@@ -165,6 +170,72 @@ TEST(SoftmaxAttentionGpu, RopeAppendThenPagedDecodeMatchesFloat64) {
       }
       want[s * kHeads + h] = o;
     }
+
+  // Prefill: every token of every sequence, in two chunks [0, c) and [c, len) per sequence.
+  {
+    std::vector<int32_t> firsts;
+    for (int len : lens) firsts.push_back(std::max(1, len * 3 / 7));
+    for (int chunk = 0; chunk < 2; ++chunk) {
+      std::vector<int32_t> starts = {0}, chunk_pos;
+      std::vector<Bf16> q_chunk;
+      int max_chunk = 0;
+      for (int s = 0; s < n_seqs; ++s) {
+        const int begin = chunk == 0 ? 0 : std::min(firsts[s], lens[s]), end = chunk == 0 ? std::min(firsts[s], lens[s]) : lens[s];
+        const size_t row0 = static_cast<size_t>(last_token[s] - lens[s] + 1);
+        q_chunk.insert(q_chunk.end(), q_rot.begin() + (row0 + begin) * kHeads * kD, q_rot.begin() + (row0 + end) * kHeads * kD);
+        starts.push_back(starts.back() + end - begin);
+        chunk_pos.push_back(begin);
+        max_chunk = std::max(max_chunk, end - begin);
+      }
+      if (max_chunk == 0) continue;
+      SCOPED_TRACE("prefill chunk " + std::to_string(chunk));
+      const int rows = starts.back();
+      DeviceBuffer d_qc = device_copy(q_chunk), d_starts = device_copy(starts), d_cpos = device_copy(chunk_pos);
+      DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(rows) * kHeads * kD, 0xffff));
+      m1::kernels::gpu::PagedPrefillArgs pa;
+      pa.n_seqs = n_seqs;
+      pa.n_heads = kHeads;
+      pa.q = static_cast<const Bf16 *>(d_qc.data());
+      pa.q_row_stride = kHeads * kD;
+      pa.seq_starts = static_cast<const int32_t *>(d_starts.data());
+      pa.chunk_pos = static_cast<const int32_t *>(d_cpos.data());
+      pa.max_chunk_len = max_chunk;
+      pa.cache = cache;
+      pa.out = static_cast<Bf16 *>(d_out.data());
+      pa.out_row_stride = kHeads * kD;
+      status = m1::kernels::gpu::paged_prefill(pa, nullptr);
+      ASSERT_TRUE(status.ok()) << status.message();
+      std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(rows) * kHeads * kD);
+      ASSERT_FALSE(out.empty());
+      for (int s = 0; s < n_seqs; ++s)
+        for (int h = 0; h < kHeads; ++h) {
+          std::vector<double> got, ref;
+          for (int r = starts[s]; r < starts[s + 1]; ++r) {
+            const int pos = chunk_pos[s] + r - starts[s];
+            const Bf16 * qh = &q_chunk[(static_cast<size_t>(r) * kHeads + h) * kD];
+            std::vector<double> p(pos + 1);
+            for (int tk = 0; tk <= pos; ++tk) {
+              const Bf16 * kt = cache_row(cache_k, s, tk, h / 8);
+              double dot = 0;
+              for (int d = 0; d < kD; ++d) dot += static_cast<double>(from_bf16(qh[d])) * from_bf16(kt[d]);
+              p[tk] = dot / std::sqrt(static_cast<double>(kD));
+            }
+            const double mx = *std::max_element(p.begin(), p.end());
+            double sum = 0;
+            for (double & x : p) sum += x = std::exp(x - mx);
+            for (int d = 0; d < kD; ++d) {
+              double acc = 0;
+              for (int tk = 0; tk <= pos; ++tk) acc += p[tk] / sum * from_bf16(cache_row(cache_v, s, tk, h / 8)[d]);
+              ref.push_back(acc);
+              got.push_back(from_bf16(out[(static_cast<size_t>(r) * kHeads + h) * kD + d]));
+            }
+          }
+          if (!ref.empty()) {
+            EXPECT_LE(relative_error(got, ref), kPrefillTol) << "sequence " << s << " head " << h;
+          }
+        }
+    }
+  }
 
   for (int splits : {1, 3, 32, 0}) {
     SCOPED_TRACE("splits " + std::to_string(splits));
