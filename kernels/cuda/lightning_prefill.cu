@@ -339,8 +339,8 @@ Status lightning_prefill(const LightningPrefillArgs & a, Stream stream) {
                                    "state must be 8-byte aligned"));
   int slice = a.value_slice;
   if (slice == 0) {
-    // 64 value columns per block unless that leaves most SMs idle (H100, BENCHMARKS.md: 64 heads x
-    // 32K tokens: 1.40 ms at 64, 1.97 at 32; 8 heads x 32K: 1.45 ms at 64, 1.34 at 32).
+    // 64 value columns per block unless that leaves most SMs idle (H100, one run, BENCHMARKS.md:
+    // 64 heads x 32K tokens: 1.62 ms at 64, 1.65 at 32; 8 heads x 32K: 1.45 ms at 64, 1.20 at 32).
     slice = static_cast<int64_t>(a.n_seqs) * a.n_heads * 2 >= 128 ? 64 : 32;
   }
   M1_RETURN_IF_ERROR(cuda::require(slice == 32 || slice == 64, kName,
