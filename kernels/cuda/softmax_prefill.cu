@@ -167,6 +167,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_prefill_kernel(PagedPrefill
     l1 += __shfl_xor_sync(0xffffffffu, l1, off);
   }
   const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  __syncwarp();  // every lane's ldmatrix of these Q rows is done before any lane overwrites them
   __nv_bfloat16 * stage = qs + warp * 16 * kStride;
 #pragma unroll
   for (int nt = 0; nt < kD / 8; ++nt) {
