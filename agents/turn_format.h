@@ -1,0 +1,67 @@
+// Where the agent meets M1's prompt format (M1_SPEC.md sections 7 and 8): agent Messages become
+// prompt text, appended message by message (the rendering is append-only, so each turn only adds
+// a suffix), and model output becomes reasoning, visible text, tool calls and format errors,
+// incrementally as it streams (OutputReader).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agents/message.h"
+
+namespace m1::agents {
+
+// The prompt's fixed head: <begin_of_document>, the system block (all system messages joined),
+// and the tool list block when `tools` (an array of {name, description, parameters}) is non-empty.
+std::string render_prompt_head(const std::vector<Message> & system_messages, const Json & tools);
+// One non-system message, as it appears in the prompt.
+std::string render_message(const Message & message);
+// The text that asks the model for the next assistant message.
+std::string generation_prompt();
+// What closes an assistant message after its raw output (the engine's memory holds the generated
+// text but not the closing marker it stopped at).
+std::string assistant_message_end();
+// The whole prompt for `messages` (system messages first) with the generation prompt.
+std::string render_prompt(const std::vector<Message> & messages, const Json & tools);
+
+struct ParsedCall {
+  std::string name;
+  Json arguments = Json::object();
+  std::string line;  // the line as the model wrote it
+};
+
+struct ParsedOutput {
+  std::string reasoning;
+  std::string text;                 // visible answer: everything outside <think> and <tool_calls>
+  std::vector<ParsedCall> calls;    // the lines that parsed, in order
+  std::vector<std::string> errors;  // one line per malformed call line or unterminated block
+};
+
+// Parses a complete output (a trailing end-of-sentence marker is ignored).
+ParsedOutput parse_output(std::string_view output);
+
+// Splits output into what a transcript shows while it streams: reasoning and visible text as
+// they arrive; tool-call blocks are held back (the calls are reported by the loop once parsed).
+// Feeding the same text in any pieces yields the same concatenated deltas.
+struct OutputDelta {
+  enum class Kind { reasoning, text } kind;
+  std::string text;
+};
+
+class OutputReader {
+public:
+  std::vector<OutputDelta> feed(std::string_view chunk);
+  std::vector<OutputDelta> finish();  // flushes what was held back for a possible tag
+  const std::string & output() const { return output_; }
+
+private:
+  enum class State { start, reasoning, text, calls };
+  std::vector<OutputDelta> advance(bool at_end);
+
+  std::string output_;   // everything fed so far
+  size_t position_ = 0;  // where the next unconsumed byte of output_ starts
+  State state_ = State::start;
+};
+
+}  // namespace m1::agents
