@@ -6,6 +6,8 @@
 
 namespace m1::tools {
 
+std::string json_type_name(const Json & value);
+
 namespace {
 
 bool is_identifier(const std::string & key) {
@@ -33,6 +35,13 @@ std::string preview(const Json & value) {
   std::string text = value.dump();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return text;
+}
+
+// "number 3", "string \"x\"", "null", "array of 2 items".
+std::string describe(const Json & value) {
+  if (value.is_null()) return "null";
+  if (value.is_structured()) return preview(value);
+  return json_type_name(value) + " " + preview(value);
 }
 
 bool is_whole_number(const Json & value) {
@@ -91,7 +100,7 @@ private:
     std::string expected;
     for (size_t i = 0; i < allowed.size(); ++i)
       expected += (i == 0 ? "" : (i + 1 == allowed.size() ? " or " : ", ")) + allowed[i];
-    add(path, "expected " + expected + ", got " + json_type_name(value) + " " + preview(value));
+    add(path, "expected " + expected + ", got " + describe(value));
     return false;
   }
 
