@@ -23,5 +23,6 @@ int fail(std::string_view what, const Status & status);
 
 // Each command file defines one of these; main.cpp calls them all.
 void add_doctor_command(CLI::App & app, CommandList & commands);
+void add_tool_command(CLI::App & app, CommandList & commands);
 
 }  // namespace m1::cli
