@@ -70,6 +70,7 @@ public:
 
   void stop_tool();   // level 1: the running tool stops, the turn goes on
   void abort_turn();  // level 2: generation or the tool stops and run() returns `cancelled`
+  bool tool_running() const { return in_tool_; }
 
 private:
   LoopResult run_turns(Conversation & conversation);

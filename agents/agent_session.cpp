@@ -11,7 +11,8 @@ std::string title_of(const std::string & task) {
 
 }  // namespace
 
-Expected<std::unique_ptr<AgentSession>> AgentSession::start(SessionStore * store, const SessionSetup & setup, Json tools) {
+Expected<std::unique_ptr<AgentSession>> AgentSession::start(SessionStore * store, const SessionSetup & setup, Json tools,
+                                                           const std::vector<LoopObserver *> & observers) {
   std::string id;
   if (store) {
     SessionInfo info;
@@ -24,6 +25,7 @@ Expected<std::unique_ptr<AgentSession>> AgentSession::start(SessionStore * store
   }
   Conversation conversation(std::move(tools));
   std::unique_ptr<AgentSession> session(new AgentSession(EventLog(store, id), std::move(conversation)));
+  for (LoopObserver * observer : observers) session->log_.add_observer(observer);
   std::vector<Message> first;
   if (!setup.system_prompt.empty()) first.push_back(Message::system_message(setup.system_prompt));
   first.push_back(Message::user_message(setup.task));

@@ -22,8 +22,10 @@ struct SessionSetup {
 
 class AgentSession {
 public:
-  // A new session; with a null store the log only reaches observers.
-  static Expected<std::unique_ptr<AgentSession>> start(SessionStore * store, const SessionSetup & setup, Json tools);
+  // A new session; with a null store the log only reaches observers. The observers are attached
+  // before the first messages are recorded, so they see the whole session.
+  static Expected<std::unique_ptr<AgentSession>> start(SessionStore * store, const SessionSetup & setup, Json tools,
+                                                       const std::vector<LoopObserver *> & observers = {});
   // Continues a stored session. `tools` is the tool list to offer (not part of the log).
   static Expected<std::unique_ptr<AgentSession>> resume(SessionStore & store, const std::string & session_id, Json tools);
   // A new stored session that holds events 1..at_seq of `session_id`, ready to continue.

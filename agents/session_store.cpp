@@ -162,7 +162,8 @@ Expected<int64_t> SessionStore::append(const std::string & session_id, const std
         "RETURNING seq");
     if (!insert.ok()) return insert.status();
     double now = now_seconds();
-    insert->bind(1, session_id).bind(2, kind).bind(3, payload.dump()).bind(4, now);
+    // Tool output may hold invalid UTF-8: store it with U+FFFD rather than fail the append.
+    insert->bind(1, session_id).bind(2, kind).bind(3, payload.dump(-1, ' ', false, Json::error_handler_t::replace)).bind(4, now);
     Expected<bool> row = insert->step();
     if (!row.ok()) return row.status();
     if (!*row) return Status::error("sqlite: INSERT INTO events returned no seq");

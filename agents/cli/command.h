@@ -25,5 +25,7 @@ int fail(std::string_view what, const Status & status);
 void add_doctor_command(CLI::App & app, CommandList & commands);
 void add_sandbox_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 void add_tool_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_agent_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_run_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 
 }  // namespace m1::cli

@@ -52,6 +52,8 @@ int main(int argc, char ** argv) {
 #if !M1_ENGINE_ONLY
   m1::cli::add_sandbox_command(app, commands);
   m1::cli::add_tool_command(app, commands);
+  m1::cli::add_agent_command(app, commands);
+  m1::cli::add_run_command(app, commands);
 #endif
 
   try {
