@@ -1,0 +1,50 @@
+// The pre-tokenizer stage of an HF tokenizer.json: Split (regex or literal pattern, the five
+// delimiter behaviors, invert), ByteLevel (optional prefix space, optional GPT-2 split regex,
+// bytes -> characters) and Sequence. Its output words are what the BPE model encodes one by one.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "model/tokenizer_regex.h"
+
+namespace m1 {
+
+// How Split treats the pattern's matches (HF SplitDelimiterBehavior).
+enum class SplitBehavior { removed, isolated, merged_with_previous, merged_with_next, contiguous };
+
+// Cuts [0, size) at the given matches and groups the parts as `behavior` says; returns the
+// non-empty byte ranges in order. Matches are sorted, non-overlapping byte ranges.
+std::vector<std::pair<size_t, size_t>> split_ranges(size_t size, const std::vector<std::pair<size_t, size_t>> & matches,
+                                                    SplitBehavior behavior, bool invert);
+
+class TokenizerPreTokenizer {
+public:
+  // `spec` is the "pre_tokenizer" value of tokenizer.json (null = the whole segment is one word).
+  static Expected<TokenizerPreTokenizer> from_json(const nlohmann::json & spec);
+  // GPT-2's configuration: ByteLevel with its regex, no prefix space (the vocab.json + merges.txt
+  // form carries no pre-tokenizer of its own).
+  static TokenizerPreTokenizer gpt2(bool add_prefix_space);
+
+  // Appends the words of one normalized segment of text to `words`.
+  void split(std::string_view text, std::vector<std::string> & words) const;
+
+private:
+  struct Step {
+    enum class Kind { split, byte_level } kind;
+    std::optional<TokenizerRegex> regex;  // split (regex pattern), byte_level (GPT-2 regex if used)
+    std::string literal;                  // split with a string pattern
+    SplitBehavior behavior = SplitBehavior::isolated;
+    bool invert = false;
+    bool add_prefix_space = false;
+  };
+  static Status add_steps(const nlohmann::json & spec, std::vector<Step> & steps);
+  static void apply(const Step & step, std::string_view word, std::vector<std::string> & out);
+  std::vector<Step> steps_;
+};
+
+}  // namespace m1
