@@ -30,5 +30,7 @@ void add_sandbox_command(CLI::App & app, CommandList & commands);  // agent-only
 void add_tool_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 void add_agent_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 void add_run_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_logits_command(CLI::App & app, CommandList & commands);
+void add_bench_command(CLI::App & app, CommandList & commands);
 
 }  // namespace m1::cli

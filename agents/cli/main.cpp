@@ -58,6 +58,8 @@ int main(int argc, char ** argv) {
   m1::cli::add_agent_command(app, commands);
   m1::cli::add_run_command(app, commands);
 #endif
+  m1::cli::add_logits_command(app, commands);
+  m1::cli::add_bench_command(app, commands);
 
   try {
     app.parse(argc, argv);
