@@ -34,6 +34,7 @@ struct ModelOutput {
   std::string text;        // the whole output, as streamed
   Usage usage;
   bool cancelled = false;  // cancel() cut it short; `text` is what came before
+  bool end_token = false;  // it stopped on the end-of-sentence token, which the memory now holds
 };
 
 using TextCallback = std::function<void(std::string_view)>;

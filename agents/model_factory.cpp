@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "agents/engine_model.h"
 #include "agents/scripted_model.h"
 
 namespace m1::agents {
@@ -15,8 +16,9 @@ Expected<std::unique_ptr<ModelBackend>> open_model(const std::string & model) {
   if (model.empty()) return Status::error("--model: no model given; pass a model directory or script:FILE.json");
   if (!std::filesystem::is_directory(model))
     return Status::error(model + ": not a model directory (or use script:FILE.json for the scripted model)");
-  return Status::error(model + ": the embedded engine backend is not available in this build yet; "
-                       "use script:FILE.json for the scripted model");
+  Expected<std::unique_ptr<EngineModel>> engine = EngineModel::open(model);
+  if (!engine.ok()) return engine.status();
+  return std::unique_ptr<ModelBackend>(std::move(*engine));
 }
 
 }  // namespace m1::agents

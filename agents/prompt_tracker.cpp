@@ -22,7 +22,7 @@ PromptTracker::Step PromptTracker::next(const Conversation & conversation) const
   bool continues = valid_ && epoch_ == conversation.epoch() && n_consumed_ >= 1 &&
                    messages.size() >= n_consumed_ && messages[n_consumed_ - 1].role == Role::assistant;
   if (continues) {
-    step.text = assistant_message_end() + render_from(conversation, n_consumed_);
+    step.text = assistant_message_end(end_token_in_memory_) + render_from(conversation, n_consumed_);
     return step;
   }
   step.restart = true;
@@ -32,7 +32,8 @@ PromptTracker::Step PromptTracker::next(const Conversation & conversation) const
   return step;
 }
 
-void PromptTracker::generated(const Conversation & conversation, const Step & step) {
+void PromptTracker::generated(const Conversation & conversation, const Step & step, bool end_token_in_memory) {
+  end_token_in_memory_ = end_token_in_memory;
   if (step.restart) head_ = step.head;
   valid_ = true;
   epoch_ = conversation.epoch();

@@ -24,8 +24,9 @@ public:
   // What to append so the memory holds `conversation`'s whole prompt and the generation prompt.
   Step next(const Conversation & conversation) const;
   // Records that `step` was appended for `conversation` and the model then generated an output
-  // (which the caller appends to the conversation as the next assistant message).
-  void generated(const Conversation & conversation, const Step & step);
+  // (which the caller appends to the conversation as the next assistant message); whether
+  // generation ended on the end-of-sentence token, which is then already in the memory.
+  void generated(const Conversation & conversation, const Step & step, bool end_token_in_memory);
   // Forgets the memory (it was cancelled or lost): the next step is a restart.
   void reset() { valid_ = false; }
 
@@ -34,6 +35,7 @@ private:
   uint64_t epoch_ = 0;
   size_t n_consumed_ = 0;  // messages in memory, counting the assistant message being generated
   std::string head_;       // the head the memory starts with
+  bool end_token_in_memory_ = false;
 };
 
 }  // namespace m1::agents

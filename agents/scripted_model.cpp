@@ -79,7 +79,7 @@ Expected<ModelOutput> ScriptedModel::generate(const Conversation & conversation,
   output.usage.generated = int64_t(output.text.size());
   memory_tokens_ += output.usage.generated;
   if (output.cancelled) tracker_.reset();
-  else tracker_.generated(conversation, step);
+  else tracker_.generated(conversation, step, false);  // a script's text has no end token
   output.usage.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return output;
 }

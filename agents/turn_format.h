@@ -1,14 +1,19 @@
-// Where the agent meets M1's prompt format (M1_SPEC.md sections 7 and 8): agent Messages become
-// prompt text, appended message by message (the rendering is append-only, so each turn only adds
-// a suffix), and model output becomes reasoning, visible text, tool calls and format errors,
-// incrementally as it streams (OutputReader).
+// Where the agent meets M1's prompt format (M1_SPEC.md sections 7 and 8), over the model layer's
+// renderer and output parser: agent Messages become prompt text, appended message by message
+// (the rendering is append-only, so each turn only adds a suffix), and model output becomes
+// reasoning, visible text, tool calls and format errors, incrementally as it streams.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agents/message.h"
+
+namespace m1 {
+class OutputParser;
+}
 
 namespace m1::agents {
 
@@ -19,9 +24,9 @@ std::string render_prompt_head(const std::vector<Message> & system_messages, con
 std::string render_message(const Message & message);
 // The text that asks the model for the next assistant message.
 std::string generation_prompt();
-// What closes an assistant message after its raw output (the engine's memory holds the generated
-// text but not the closing marker it stopped at).
-std::string assistant_message_end();
+// What closes an assistant message after its raw output in a model's memory: the end-of-sentence
+// marker unless generation stopped on (and so already holds) that token, then the line break.
+std::string assistant_message_end(bool end_token_in_memory);
 // The whole prompt for `messages` (system messages first) with the generation prompt.
 std::string render_prompt(const std::vector<Message> & messages, const Json & tools);
 
@@ -42,8 +47,8 @@ struct ParsedOutput {
 ParsedOutput parse_output(std::string_view output);
 
 // Splits output into what a transcript shows while it streams: reasoning and visible text as
-// they arrive; tool-call blocks are held back (the calls are reported by the loop once parsed).
-// Feeding the same text in any pieces yields the same concatenated deltas.
+// they arrive (newlines next to the tags trimmed); tool-call blocks are held back (the loop
+// reports the calls once parsed). Any split of the same text yields the same concatenation.
 struct OutputDelta {
   enum class Kind { reasoning, text } kind;
   std::string text;
@@ -51,17 +56,13 @@ struct OutputDelta {
 
 class OutputReader {
 public:
+  OutputReader();
+  ~OutputReader();
   std::vector<OutputDelta> feed(std::string_view chunk);
   std::vector<OutputDelta> finish();  // flushes what was held back for a possible tag
-  const std::string & output() const { return output_; }
 
 private:
-  enum class State { start, reasoning, text, calls };
-  std::vector<OutputDelta> advance(bool at_end);
-
-  std::string output_;   // everything fed so far
-  size_t position_ = 0;  // where the next unconsumed byte of output_ starts
-  State state_ = State::start;
+  std::unique_ptr<m1::OutputParser> parser_;  // the model layer's streaming parser
 };
 
 }  // namespace m1::agents

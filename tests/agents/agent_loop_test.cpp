@@ -75,9 +75,9 @@ TEST(AgentLoop, RunsCallsThenStopsAtTheAnswerWithAFullTranscript) {
   EXPECT_EQ(e[3].payload["is_error"], false);
   EXPECT_EQ(e[6].payload["reason"], "answered");
   EXPECT_EQ(e[6].payload["answer"], "The answer is hello.");
-  // Streamed pieces are the output's text between the tags, newlines included.
-  EXPECT_EQ(h.recorder.reasoning, "\nI should echo.\n\nDone.\n");
-  EXPECT_EQ(h.recorder.text, "\n\nThe answer is hello.");
+  // Streamed pieces are the output's text between the tags, newlines next to the tags trimmed.
+  EXPECT_EQ(h.recorder.reasoning, "I should echo.Done.");
+  EXPECT_EQ(h.recorder.text, "The answer is hello.");
 
   const auto & m = h.conversation.messages();
   ASSERT_EQ(m.size(), 5u);
