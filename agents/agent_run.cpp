@@ -1,5 +1,6 @@
 #include "agents/agent_run.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -67,6 +68,13 @@ Expected<AgentRunReport> run_agent(const AgentRunRequest & request, ModelBackend
   report.session_id = (*session)->id();
   report.result = loop.run((*session)->conversation());
   if (cancel_hook) cancel_hook(nullptr);
+  // A resume can then continue from the engine's memory instead of prefilling everything again;
+  // a model without one (the scripted model) saves nothing and a resume re-prefills.
+  if (request.store && !request.snapshot_dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::create_directories(request.snapshot_dir, ignored);
+    (void)(*session)->save_memory(model, request.snapshot_dir);
+  }
   registry.end_session(context.session_id);
   return report;
 }

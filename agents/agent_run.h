@@ -20,6 +20,7 @@ struct AgentRunRequest {
   std::vector<std::string> tools;      // tool names offered; empty = every built-in tool
   LoopOptions loop;
   SessionStore * store = nullptr;      // null: nothing persisted
+  std::string snapshot_dir;            // where the model's memory is saved at the end (models that keep one)
   std::vector<LoopObserver *> observers;
 };
 

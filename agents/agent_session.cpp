@@ -49,6 +49,7 @@ Expected<std::unique_ptr<AgentSession>> AgentSession::from_log(SessionStore & st
   std::unique_ptr<AgentSession> session(new AgentSession(EventLog(&store, session_id), std::move(replay->conversation)));
   session->previous_turns_ = replay->turns;
   session->answered_ = replay->answered;
+  session->snapshot_ = replay->snapshot;
   // Calls a crash cut off get their "interrupted" outcome in the log too, so log and
   // conversation agree from here on.
   for (Json & missing : replay->missing_results) {
@@ -69,6 +70,26 @@ Expected<std::unique_ptr<AgentSession>> AgentSession::fork(SessionStore & store,
   Expected<std::string> child = store.fork(session_id, at_seq);
   if (!child.ok()) return child.status();
   return from_log(store, *child, std::move(tools));
+}
+
+Status AgentSession::save_memory(ModelBackend & model, const std::string & folder) {
+  SessionStore * store = log_.store();
+  if (!store) return Status::error("session: no store to record the snapshot in");
+  Expected<SessionInfo> info_now = store->session(id());
+  if (!info_now.ok()) return info_now.status();
+  int64_t seq = info_now->n_events;  // events are numbered 1..n
+  std::string path = folder + "/" + id() + "-" + std::to_string(seq) + ".m1s";
+  Expected<Json> saved = model.save_memory(path);
+  if (!saved.ok()) return saved.status();
+  Expected<Event> event = log_.record(event_kind::snapshot, *saved);
+  if (!event.ok()) return event.status();
+  SnapshotInfo info;
+  info.seq = event->seq;
+  info.path = path;
+  info.n_tokens = saved->value("n_tokens", int64_t(0));
+  M1_RETURN_IF_ERROR(store->add_snapshot(id(), info));
+  snapshot_ = *saved;
+  return Status();
 }
 
 Status AgentSession::add_user_message(const std::string & text) {

@@ -8,6 +8,7 @@
 
 #include "agents/conversation.h"
 #include "agents/event_log.h"
+#include "agents/model_backend.h"
 #include "agents/session_replay.h"
 #include "agents/session_store.h"
 
@@ -37,6 +38,10 @@ public:
   EventLog & log() { return log_; }
   int previous_turns() const { return previous_turns_; }  // turns before this process took over
   bool answered() const { return answered_; }
+  // The saved model memory the session can continue from (null: none; the model re-prefills).
+  const Json & snapshot() const { return snapshot_; }
+  // Saves `model`'s memory under `folder` and records it (a "snapshot" event and a snapshots row).
+  Status save_memory(ModelBackend & model, const std::string & folder);
 
   // Records and appends a user message (e.g. the next instruction after an answer).
   Status add_user_message(const std::string & text);
@@ -49,6 +54,7 @@ private:
   Conversation conversation_;
   int previous_turns_ = 0;
   bool answered_ = false;
+  Json snapshot_;
 };
 
 }  // namespace m1::agents

@@ -113,6 +113,31 @@ void EngineModel::cancel() {
   if (has_session_) engine_->cancel(session_);
 }
 
+Expected<Json> EngineModel::save_memory(const std::string & path) {
+  if (!has_session_ || tracker_.messages_in_memory() == 0)
+    return Status::error(name_ + ": no conversation in memory to save");
+  M1_RETURN_IF_ERROR(engine_->save(session_, path));
+  return Json{{"path", path}, {"n_tokens", memory_tokens_}, {"n_messages", tracker_.messages_in_memory()},
+              {"end_token", tracker_.end_token_in_memory()}};
+}
+
+Status EngineModel::restore_memory(const Json & snapshot, const Conversation & conversation) {
+  std::string path = snapshot.value("path", "");
+  size_t n_messages = snapshot.value("n_messages", size_t(0));
+  const std::vector<Message> & messages = conversation.messages();
+  if (n_messages == 0 || n_messages > messages.size() || messages[n_messages - 1].role != Role::assistant)
+    return Status::error(path + ": the snapshot does not match the conversation (" + std::to_string(n_messages) +
+                         " messages in memory, the conversation has " + std::to_string(messages.size()) + ")");
+  Expected<SessionId> loaded = engine_->load(path);
+  if (!loaded.ok()) return loaded.status();
+  if (has_session_) (void)engine_->close_session(session_);
+  session_ = *loaded;
+  has_session_ = true;
+  memory_tokens_ = snapshot.value("n_tokens", int64_t(0));
+  tracker_.assume(conversation, n_messages, snapshot.value("end_token", false));
+  return Status();
+}
+
 Expected<std::string> EngineModel::summarize(const std::string & request) {
   // Outside the conversation's memory: a session of its own, closed afterwards.
   std::vector<Message> messages{Message::system_message("You write short, factual summaries."),

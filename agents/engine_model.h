@@ -38,6 +38,8 @@ public:
   Expected<ModelOutput> generate(const Conversation & conversation, const TextCallback & on_text) override;
   void cancel() override;
   Expected<int64_t> count_tokens(std::string_view text) override;
+  Expected<Json> save_memory(const std::string & path) override;
+  Status restore_memory(const Json & snapshot, const Conversation & conversation) override;
   bool writes_summaries() const override { return true; }
   Expected<std::string> summarize(const std::string & request) override;
 

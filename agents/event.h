@@ -19,6 +19,7 @@ inline constexpr const char * usage = "usage";              // {prompt, prefille
 inline constexpr const char * compaction = "compaction";    // {before, after, summary, messages[]}
 inline constexpr const char * error = "error";              // {message}
 inline constexpr const char * stop = "stop";                // {reason, detail, turns}
+inline constexpr const char * snapshot = "snapshot";        // {path, n_tokens, n_messages, end_token}
 }  // namespace event_kind
 
 struct Event {

@@ -53,6 +53,18 @@ public:
   virtual void cancel() = 0;
   // Tokens `text` takes in this model's prompt (compaction measures candidate prompts with it).
   virtual Expected<int64_t> count_tokens(std::string_view text) = 0;
+  // Saves the model's memory of the conversation to `path` for a later resume; returns what
+  // restore_memory() needs ({"path", "n_tokens", "n_messages", "end_token"}).
+  virtual Expected<Json> save_memory(const std::string & path) {
+    (void)path;
+    return Status::error(name() + ": this model keeps no memory to save");
+  }
+  // Makes the model continue `conversation` from a saved memory instead of prefilling it again.
+  virtual Status restore_memory(const Json & snapshot, const Conversation & conversation) {
+    (void)snapshot;
+    (void)conversation;
+    return Status::error(name() + ": this model cannot restore a saved memory");
+  }
   // Whether summarize() works; otherwise compaction writes a structural summary itself.
   virtual bool writes_summaries() const { return false; }
   // A model-written summary answering `request` (the older turns, as text), outside the session's

@@ -40,4 +40,12 @@ void PromptTracker::generated(const Conversation & conversation, const Step & st
   n_consumed_ = conversation.messages().size() + 1;
 }
 
+void PromptTracker::assume(const Conversation & conversation, size_t n_messages, bool end_token_in_memory) {
+  valid_ = true;
+  epoch_ = conversation.epoch();
+  n_consumed_ = n_messages;
+  end_token_in_memory_ = end_token_in_memory;
+  head_ = render_prompt_head(conversation.system_messages(), conversation.tools());
+}
+
 }  // namespace m1::agents

@@ -27,6 +27,11 @@ public:
   // (which the caller appends to the conversation as the next assistant message); whether
   // generation ended on the end-of-sentence token, which is then already in the memory.
   void generated(const Conversation & conversation, const Step & step, bool end_token_in_memory);
+  // Declares that the memory holds the first `n_messages` messages of `conversation` (the last of
+  // them an assistant output), as a restored snapshot does.
+  void assume(const Conversation & conversation, size_t n_messages, bool end_token_in_memory);
+  size_t messages_in_memory() const { return valid_ ? n_consumed_ : 0; }
+  bool end_token_in_memory() const { return end_token_in_memory_; }
   // Forgets the memory (it was cancelled or lost): the next step is a restart.
   void reset() { valid_ = false; }
 

@@ -81,6 +81,9 @@ Status apply(const Event & event, Replay & replay, PendingTurn & turn) {
       messages.push_back(std::move(*message));
     }
     replay.conversation.replace_history(std::move(messages));
+    replay.snapshot = nullptr;  // a memory of the old history no longer matches
+  } else if (event.kind == event_kind::snapshot) {
+    replay.snapshot = event.payload;
   }
   return Status();  // usage, error and stop events do not change the conversation
 }
@@ -88,7 +91,7 @@ Status apply(const Event & event, Replay & replay, PendingTurn & turn) {
 }  // namespace
 
 Expected<Replay> replay_events(const std::vector<Event> & events, const Json & tools) {
-  Replay replay{Conversation(tools), {}, 0, false};
+  Replay replay{Conversation(tools), {}, 0, false, nullptr};
   PendingTurn turn;
   for (const Event & event : events) M1_RETURN_IF_ERROR(apply(event, replay, turn));
   close_turn(turn, replay);

@@ -16,6 +16,7 @@ struct Replay {
   std::vector<Json> missing_results;  // tool_result payloads to record before going on
   int turns = 0;                      // assistant messages seen
   bool answered = false;              // the last message is an assistant answer without calls
+  Json snapshot;                      // the last "snapshot" event still valid (no compaction since), or null
 };
 
 // `tools` is the tool list for the prompt (it is not part of the log).

@@ -91,6 +91,7 @@ int run_agent_command(const AgentArgs & args) {
   request.workspace = workspace;
   request.model_name = args.model;
   request.store = store->get();
+  request.snapshot_dir = std::filesystem::path(*store_path).parent_path().string() + "/snapshots";
   request.observers = {args.json ? static_cast<agents::LoopObserver *>(&json_lines) : &transcript};
   InterruptWatcher interrupts;
   Expected<agents::AgentRunReport> report =

@@ -5,6 +5,9 @@
 // recomputing it.
 #include "agents/engine_model.h"
 
+#include "agents/agent_loop.h"
+#include "agents/agent_session.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -137,6 +140,72 @@ TEST(EngineModel, CancelEndsGenerationAndTheNextCallStartsOver) {
   auto next = model->generate(c, {});
   ASSERT_TRUE(next.ok()) << next.status().message();
   EXPECT_EQ(next->usage.prompt, n_tokens(*model, render_prompt(c.messages(), c.tools())));
+}
+
+}  // namespace
+}  // namespace m1::agents
+
+namespace m1::agents {
+namespace {
+
+// A session saved with its engine memory resumes in a fresh engine (a new process) without
+// prefilling the conversation again; without the snapshot it re-prefills everything.
+TEST(EngineModel, ResumeContinuesFromTheSavedMemory) {
+  fs::path dir = fs::temp_directory_path() / ("m1_agents_resume_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  test::FakeTools tools;
+  std::string id;
+  {
+    auto store = SessionStore::open((dir / "s.db").string());
+    ASSERT_TRUE(store.ok());
+    SessionSetup setup;
+    setup.system_prompt = "You are a test agent.";
+    setup.task = "Say something.";
+    auto session = AgentSession::start(store->get(), setup, tools.prompt_tools());
+    ASSERT_TRUE(session.ok());
+    id = (*session)->id();
+    auto model = open_model();
+    AgentLoop loop(*model, tools, (*session)->log());
+    LoopResult result = loop.run((*session)->conversation());
+    ASSERT_EQ(result.turns, 1) << result.detail;  // random text has no calls: it is an answer
+    Status saved = (*session)->save_memory(*model, dir.string());
+    ASSERT_TRUE(saved.ok()) << saved.message();
+    auto row = (*store)->latest_snapshot(id);
+    ASSERT_TRUE(row.ok() && row->has_value());
+    EXPECT_TRUE(fs::exists((*row)->path));
+  }
+  auto store = SessionStore::open((dir / "s.db").string());
+  ASSERT_TRUE(store.ok());
+  auto resumed = AgentSession::resume(**store, id, tools.prompt_tools());
+  ASSERT_TRUE(resumed.ok()) << resumed.status().message();
+  ASSERT_FALSE((*resumed)->snapshot().is_null());
+  ASSERT_TRUE((*resumed)->add_user_message("And now?").ok());
+  const Conversation & c = (*resumed)->conversation();
+  int64_t whole_prompt = [&] {
+    auto counter = open_model();
+    return *counter->count_tokens(render_prompt(c.messages(), c.tools()));
+  }();
+
+  auto with_memory = open_model();  // a fresh engine, as after a restart
+  Status restored = with_memory->restore_memory((*resumed)->snapshot(), c);
+  ASSERT_TRUE(restored.ok()) << restored.message();
+  EngineStats before = with_memory->engine().stats();
+  auto output = with_memory->generate(c, {});
+  ASSERT_TRUE(output.ok()) << output.status().message();
+  EXPECT_EQ(output->usage.reused, (*resumed)->snapshot()["n_tokens"].get<int64_t>());
+  EXPECT_EQ(output->usage.prompt, output->usage.reused + output->usage.prefilled);
+  EXPECT_LT(output->usage.prefilled, 40);  // the closing, the new user message, the generation prompt
+  // The loaded memory's last token is computed with the new ones (+1), and nothing else.
+  EXPECT_EQ(int64_t(with_memory->engine().stats().tokens_prefilled - before.tokens_prefilled), output->usage.prefilled + 1);
+
+  auto without_memory = open_model();
+  auto full = without_memory->generate(c, {});
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->usage.reused, 0);
+  EXPECT_GT(full->usage.prefilled, 10 * output->usage.prefilled);
+  EXPECT_NEAR(double(full->usage.prefilled), double(whole_prompt), 2.0);  // head split: BPE may differ by a token
+  fs::remove_all(dir);
 }
 
 }  // namespace
