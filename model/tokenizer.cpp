@@ -41,7 +41,7 @@ std::vector<TokenId> Tokenizer::encode(std::string_view input) const {
   std::vector<TokenId> ids;
   ids.reserve(input.size() / 3 + 1);
   std::vector<TextSegment> raw_segments, normalized_segments;
-  std::vector<std::string> words;
+  auto encode_word = [&](std::string_view word) { s.model.encode_word(word, ids); };
   s.raw_matcher->split(input, raw_segments);
   for (const TextSegment & raw : raw_segments) {
     if (raw.id >= 0) {
@@ -56,9 +56,7 @@ std::vector<TokenId> Tokenizer::encode(std::string_view input) const {
         ids.push_back(segment.id);
         continue;
       }
-      words.clear();
-      s.pre_tokenizer.split(segment.text, words);
-      for (const std::string & word : words) s.model.encode_word(word, ids);
+      s.pre_tokenizer.split(segment.text, encode_word);
     }
   }
   return ids;

@@ -165,47 +165,57 @@ TokenizerPreTokenizer TokenizerPreTokenizer::gpt2(bool add_prefix_space) {
   return pre;
 }
 
-void TokenizerPreTokenizer::apply(const Step & step, std::string_view word, std::vector<std::string> & out) {
-  if (step.kind == Step::Kind::split) {
-    std::vector<Range> matches = step.regex ? step.regex->find_all(word) : literal_matches(word, step.literal);
-    for (auto [begin, end] : split_ranges(word.size(), matches, step.behavior, step.invert))
-      out.emplace_back(word.substr(begin, end - begin));
+void TokenizerPreTokenizer::run(size_t step_index, std::string_view piece, const WordSink & on_word) const {
+  if (piece.empty()) return;
+  if (step_index == steps_.size()) {
+    on_word(piece);
     return;
   }
-  // ByteLevel: the prefix space goes on every word that does not start with one.
-  if (word.empty()) return;
-  std::string prefixed;
-  if (step.add_prefix_space && word[0] != ' ') {
-    prefixed = " " + std::string(word);
-    word = prefixed;
+  const Step & step = steps_[step_index];
+  auto next = [&](std::string_view sub) { run(step_index + 1, sub, on_word); };
+  if (step.kind == Step::Kind::split) {
+    if (step.regex && step.behavior == SplitBehavior::isolated && !step.invert) {
+      // The common case, streamed: every match and every gap between matches is a word.
+      size_t prev = 0;
+      step.regex->find_each(piece, [&](size_t begin, size_t end) {
+        if (begin > prev) next(piece.substr(prev, begin - prev));
+        next(piece.substr(begin, end - begin));
+        prev = end;
+      });
+      if (prev < piece.size()) next(piece.substr(prev));
+      return;
+    }
+    std::vector<Range> matches = step.regex ? step.regex->find_all(piece) : literal_matches(piece, step.literal);
+    for (auto [begin, end] : split_ranges(piece.size(), matches, step.behavior, step.invert))
+      next(piece.substr(begin, end - begin));
+    return;
   }
-  auto emit = [&out](std::string_view bytes) {
-    std::string chars;
-    chars.reserve(bytes.size() * 2);
+  // ByteLevel: the prefix space goes on every word that does not start with one; each piece of
+  // the GPT-2 split (if used) is then spelled with the byte characters.
+  std::string prefixed;
+  if (step.add_prefix_space && piece[0] != ' ') {
+    prefixed = " " + std::string(piece);
+    piece = prefixed;
+  }
+  std::string chars;
+  auto emit = [&](std::string_view bytes) {
+    chars.clear();
     byte_level::append_chars(chars, bytes);
-    out.push_back(std::move(chars));
+    next(chars);
   };
   if (!step.regex) {
-    emit(word);
+    emit(piece);
     return;
   }
-  std::vector<Range> matches = step.regex->find_all(word);
-  for (auto [begin, end] : split_ranges(word.size(), matches, SplitBehavior::isolated, false))
-    emit(word.substr(begin, end - begin));
+  size_t prev = 0;
+  step.regex->find_each(piece, [&](size_t begin, size_t end) {
+    if (begin > prev) emit(piece.substr(prev, begin - prev));
+    emit(piece.substr(begin, end - begin));
+    prev = end;
+  });
+  if (prev < piece.size()) emit(piece.substr(prev));
 }
 
-void TokenizerPreTokenizer::split(std::string_view text, std::vector<std::string> & words) const {
-  if (steps_.empty()) {
-    if (!text.empty()) words.emplace_back(text);
-    return;
-  }
-  std::vector<std::string> current{std::string(text)}, next;
-  for (const Step & step : steps_) {
-    next.clear();
-    for (const std::string & word : current) apply(step, word, next);
-    std::swap(current, next);
-  }
-  for (std::string & word : current) words.push_back(std::move(word));
-}
+void TokenizerPreTokenizer::split(std::string_view text, const WordSink & on_word) const { run(0, text, on_word); }
 
 }  // namespace m1

@@ -3,6 +3,7 @@
 // bytes -> characters) and Sequence. Its output words are what the BPE model encodes one by one.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -30,8 +31,10 @@ public:
   // form carries no pre-tokenizer of its own).
   static TokenizerPreTokenizer gpt2(bool add_prefix_space);
 
-  // Appends the words of one normalized segment of text to `words`.
-  void split(std::string_view text, std::vector<std::string> & words) const;
+  // Hands each word of one normalized segment of text to `on_word`, in order. Words are made
+  // and consumed one at a time: no list of the words of a long text is built.
+  using WordSink = std::function<void(std::string_view)>;
+  void split(std::string_view text, const WordSink & on_word) const;
 
 private:
   struct Step {
@@ -43,7 +46,7 @@ private:
     bool add_prefix_space = false;
   };
   static Status add_steps(const nlohmann::json & spec, std::vector<Step> & steps);
-  static void apply(const Step & step, std::string_view word, std::vector<std::string> & out);
+  void run(size_t step_index, std::string_view piece, const WordSink & on_word) const;
   std::vector<Step> steps_;
 };
 

@@ -5,6 +5,7 @@
 // and U+180E; so \s and \S are rewritten as the explicit White_Space class.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,8 @@ public:
   // Non-overlapping matches as byte ranges [begin, end) over well-formed UTF-8 `text`, found left
   // to right; after an empty match the search moves on by one character (as Oniguruma's find_iter).
   std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
+  // The same matches, handed to `on_match(begin, end)` one by one (no list is built).
+  void find_each(std::string_view text, const std::function<void(size_t, size_t)> & on_match) const;
 
 private:
   struct Code;

@@ -119,17 +119,10 @@ void compose(std::vector<char32_t> & cps) {
   cps.resize(write);
 }
 
-}  // namespace
 
-std::string normalize(std::string_view text, NormalForm form) {
-  bool all_ascii = std::all_of(text.begin(), text.end(), [](char c) { return uint8_t(c) < 0x80; });
-  if (all_ascii) return std::string(text);  // ASCII is invariant under every form
-  bool compat = form == NormalForm::nfkc || form == NormalForm::nfkd;
-  bool composed = form == NormalForm::nfc || form == NormalForm::nfkc;
-  std::string out;
-  out.reserve(text.size());
-  std::vector<char32_t> cps;
-  cps.reserve(text.size());
+// Normalizes one run of text into `out`.
+void normalize_run(std::string_view text, bool compat, bool composed, std::string & out, std::vector<char32_t> & cps) {
+  cps.clear();
   for (size_t pos = 0; pos < text.size();) {
     size_t n = utf8::sequence_length(text, pos);
     if (n == 0) {  // ill-formed byte: flush what we have and copy it through
@@ -146,6 +139,34 @@ std::string normalize(std::string_view text, NormalForm form) {
   reorder(cps);
   if (composed) compose(cps);
   for (char32_t cp : cps) utf8::append(out, cp);
+}
+
+}  // namespace
+
+std::string normalize(std::string_view text, NormalForm form) {
+  bool compat = form == NormalForm::nfkc || form == NormalForm::nfkd;
+  bool composed = form == NormalForm::nfc || form == NormalForm::nfkc;
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  std::vector<char32_t> cps;
+  // ASCII is invariant under every form, has combining class 0 and is never the second character
+  // of a composition, so only the non-ASCII runs (each with the character before it, which may
+  // be the starter they compose with) need the full algorithm; the rest is copied.
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t ascii_end = pos;
+    while (ascii_end < text.size() && uint8_t(text[ascii_end]) < 0x80) ++ascii_end;
+    if (ascii_end == text.size()) {
+      out.append(text.substr(pos));
+      break;
+    }
+    size_t run_begin = ascii_end > pos ? ascii_end - 1 : pos;
+    out.append(text.substr(pos, run_begin - pos));
+    size_t run_end = ascii_end;
+    while (run_end < text.size() && uint8_t(text[run_end]) >= 0x80) ++run_end;
+    normalize_run(text.substr(run_begin, run_end - run_begin), compat, composed, out, cps);
+    pos = run_end;
+  }
   return out;
 }
 
