@@ -36,7 +36,9 @@ private:
   ToolResult run_once(const std::string & command, double timeout, const ToolContext & context);
   ToolResult run_in_shell(const std::string & command, double timeout, bool restart, const ToolContext & context);
   std::shared_ptr<Shell> shell_for(const std::string & session_id);
-  sandbox::Request base_request(const std::string & workspace_root) const;
+  Status ensure_shell(Shell & shell, const std::string & workspace_root, bool restart) const;
+  void collect_until_marker(Shell & shell, const std::string & marker, double timeout, const ToolContext & context,
+                            OutputSpill & spill, CommandEnd & end) const;
 
   bool persistent_;
   CommandSettings settings_;
