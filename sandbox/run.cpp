@@ -205,7 +205,10 @@ Result RunLoop::assemble(Clock::time_point started, int wait_status, const struc
                                   (request_.limits.cpu_seconds > 0 && result.signal == SIGKILL &&
                                    result.cpu_seconds >= request_.limits.cpu_seconds)))
     limit = LimitHit::cpu_time;
-  if (limit == LimitHit::none && result.signal == SIGXFSZ) limit = LimitHit::file_size;
+  // A shell reports a child killed by SIGXFSZ / SIGXCPU as 128 + the signal.
+  if (limit == LimitHit::none && result.signal == 0 && result.exit_code == 128 + SIGXCPU) limit = LimitHit::cpu_time;
+  if (limit == LimitHit::none && (result.signal == SIGXFSZ || (result.signal == 0 && result.exit_code == 128 + SIGXFSZ)))
+    limit = LimitHit::file_size;
   if (limit == LimitHit::none && group.pids_limit_hits > 0) limit = LimitHit::processes;
   result.limit = limit;
   result.timed_out = limit == LimitHit::wall_time;

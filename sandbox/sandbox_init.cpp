@@ -221,19 +221,22 @@ double monotonic_seconds() {
 
 [[noreturn]] void supervise(Supervision & s, double backstop_seconds) {
   double deadline = backstop_seconds > 0 ? monotonic_seconds() + backstop_seconds : 0;
-  struct pollfd watched[2] = {{s.signal_fd, POLLIN, 0}, {s.listener_fd, POLLIN, 0}};
+  // The status pipe doubles as the lifeline: its write end reports POLLERR once the host process
+  // (every holder of the read end) is gone, whichever of its threads started the sandbox.
+  struct pollfd watched[3] = {{s.signal_fd, POLLIN, 0}, {s.listener_fd, POLLIN, 0}, {s.status_fd, 0, 0}};
   for (;;) {
     int timeout_ms = -1;
     if (deadline > 0) {
       double left = deadline - monotonic_seconds();
       timeout_ms = left <= 0 ? 0 : int(left * 1000) + 1;
     }
-    int n = poll(watched, 2, timeout_ms);
+    int n = poll(watched, 3, timeout_ms);
     if (n == 0) {
       report(s.status_fd, ReportKind::timed_out);
       _exit(124);  // the kernel kills everything left in the namespace
     }
     if (n < 0) continue;  // EINTR
+    if (watched[2].revents & (POLLERR | POLLHUP)) _exit(125);  // the host died: so does the sandbox
     if (watched[1].revents & POLLIN) answer_notification(s);
     if ((watched[0].revents & POLLIN) && reap(s)) _exit(0);
   }
@@ -243,7 +246,9 @@ double monotonic_seconds() {
 
 [[noreturn]] void sandbox_init_main(InitPlan & plan) {
   reset_signals(true);  // init writes to a pipe whose reader may be gone: EPIPE, not death
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // No PR_SET_PDEATHSIG: it follows the creating *thread*, and a sandbox started from a worker
+  // thread must outlive that thread. Host death is seen through the pipes instead (the start
+  // byte during set-up, the status pipe's POLLERR afterwards).
   Descriptors fds;
   SetupError failed = arrange_descriptors(plan, fds);
   if (failed) fail_setup(plan.status_write, failed);
@@ -251,10 +256,6 @@ double monotonic_seconds() {
   if (sethostname("m1-sandbox", 10) != 0) fail_setup(fds.status, setup_failed("sethostname"));
   if (plan.new_network && (failed = bring_up_loopback())) fail_setup(fds.status, failed);
   if ((failed = apply_filesystem_view(plan.mounts))) fail_setup(fds.status, failed);
-  // The parent attaches cgroups meanwhile; its byte means go, end-of-file means it died.
-  char go = 0;
-  if (read(fds.go, &go, 1) != 1) _exit(125);
-  close(fds.go);
   sigset_t child_signals;
   sigemptyset(&child_signals);
   sigaddset(&child_signals, SIGCHLD);
@@ -265,6 +266,11 @@ double monotonic_seconds() {
   if ((failed = install_seccomp(*plan.seccomp, &s.listener_fd))) fail_setup(fds.status, failed);
   // Not dumpable: the command (same uid) cannot open /proc/1/mem or attach to init.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // The parent attaches the cgroups meanwhile (moving a task costs an RCU grace period, so the
+  // set-up above overlaps it); its byte means go, end-of-file means it died.
+  char go = 0;
+  if (read(fds.go, &go, 1) != 1) _exit(125);
+  close(fds.go);
   CommandStart start{&plan, fds};
   char * stack_top = plan.command_stack.data() + plan.command_stack.size();
   stack_top = reinterpret_cast<char *>(reinterpret_cast<uintptr_t>(stack_top) & ~uintptr_t(15));

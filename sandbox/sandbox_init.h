@@ -4,7 +4,8 @@
 // (killing a process that calls a kill-class syscall and reporting the syscall), and reports
 // the command's end over the status pipe. When init exits the kernel kills every process left in
 // the namespace, so background children never outlive the command, and killing init from the
-// host (timeout, cancel, parent death through PR_SET_PDEATHSIG) ends the whole sandbox.
+// host (timeout, cancel) ends the whole sandbox; so does the host's death, seen by init through
+// its pipes.
 #pragma once
 
 #include <string>

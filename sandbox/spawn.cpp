@@ -9,11 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <cstring>
-#include <functional>
-#include <mutex>
-#include <thread>
 
 #include "sandbox/privileges.h"
 #include "sandbox/sandbox_init.h"
@@ -25,68 +21,13 @@ namespace {
 constexpr const char * kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr int kReadyTimeoutMs = 30000;  // set-up takes milliseconds; this only bounds a hang
 
-// PR_SET_PDEATHSIG fires when the *thread* that created the child exits, not the process. So
-// every clone is made by one thread that lives as long as the process: a sandbox started from a
-// short-lived worker thread survives that thread, and dies with the process.
-class CloneThread {
-public:
-  static long clone_init(InitPlan & plan, unsigned long flags, int * pidfd) {
-    static std::mutex instance_mutex;
-    static CloneThread * instance = nullptr;
-    static pid_t owner = 0;
-    CloneThread * thread;
-    {
-      std::lock_guard<std::mutex> lock(instance_mutex);
-      // After fork() only the forking thread survives: a child process needs its own.
-      if (instance == nullptr || owner != getpid()) {
-        instance = new CloneThread();  // lives for the process; never joined
-        owner = getpid();
-      }
-      thread = instance;
-    }
-    return thread->call([&] { return do_clone(plan, flags, pidfd); });
-  }
-
-private:
-  CloneThread() { std::thread([this] { loop(); }).detach(); }
-
-  static long do_clone(InitPlan & plan, unsigned long flags, int * pidfd) {
-    // Raw clone: the child continues here on a copy of this thread's stack, like fork().
-    long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, pidfd, nullptr, 0);
-    if (pid == 0) sandbox_init_main(plan);
-    return pid < 0 ? -errno : pid;
-  }
-
-  long call(const std::function<long()> & job) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    call_done_.wait(lock, [&] { return job_ == nullptr; });  // one clone at a time
-    job_ = &job;
-    has_job_.notify_one();
-    call_done_.wait(lock, [&] { return finished_ == &job; });
-    finished_ = nullptr;
-    long result = result_;
-    call_done_.notify_all();
-    return result;
-  }
-
-  void loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      has_job_.wait(lock, [&] { return job_ != nullptr && finished_ == nullptr; });
-      const std::function<long()> * job = job_;
-      result_ = (*job)();
-      job_ = nullptr;
-      finished_ = job;
-      call_done_.notify_all();
-    }
-  }
-
-  std::mutex mutex_;  // guards job_, finished_, result_
-  std::condition_variable has_job_, call_done_;
-  const std::function<long()> * job_ = nullptr;
-  const std::function<long()> * finished_ = nullptr;
-  long result_ = 0;
-};
+// Clones the sandbox's init. A raw clone: the child continues here on a copy of this thread's
+// stack, like fork(), and never returns from sandbox_init_main.
+long clone_init(InitPlan & plan, unsigned long flags, int * pidfd) {
+  long pid = syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, nullptr, pidfd, nullptr, 0);
+  if (pid == 0) sandbox_init_main(plan);
+  return pid < 0 ? -errno : pid;
+}
 
 Status make_pipe(int fds[2], const char * what) {
   if (pipe2(fds, O_CLOEXEC) != 0) return Status::error(std::string("sandbox: pipe for ") + what + ": " + std::strerror(errno));
@@ -229,7 +170,7 @@ Expected<std::unique_ptr<RunningSandbox>> spawn_sandbox(const Request & request,
   unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
   if (plan.new_network) flags |= CLONE_NEWNET;
   int pidfd = -1;
-  long pid = CloneThread::clone_init(plan, flags, &pidfd);
+  long pid = clone_init(plan, flags, &pidfd);
   int go_write = go[1];
   go[1] = -1;
   close_child_ends();

@@ -23,6 +23,7 @@ int fail(std::string_view what, const Status & status);
 
 // Each command file defines one of these; main.cpp calls them all.
 void add_doctor_command(CLI::App & app, CommandList & commands);
+void add_logits_command(CLI::App & app, CommandList & commands);
 void add_sandbox_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 void add_tool_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 

@@ -49,6 +49,7 @@ int main(int argc, char ** argv) {
 
   m1::cli::CommandList commands;
   m1::cli::add_doctor_command(app, commands);
+  m1::cli::add_logits_command(app, commands);
 #if !M1_ENGINE_ONLY
   m1::cli::add_sandbox_command(app, commands);
   m1::cli::add_tool_command(app, commands);

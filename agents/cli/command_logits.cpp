@@ -1,0 +1,87 @@
+// `m1 logits --model DIR --tokens FILE --out FILE [--chunk N] [--threads N] [--device cpu|cuda]`:
+// float32 little-endian logits [n_tokens x vocab] for the whitespace-separated token ids in FILE.
+// --chunk N feeds N tokens at a time through the sequence memory (0: all at once), so chunked
+// prefill can be compared with one-shot prefill from the command line.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agents/cli/command.h"
+#include "model/model.h"
+
+namespace m1::cli {
+
+namespace {
+
+struct LogitsArgs {
+  std::string model, tokens, out, device = "cpu";
+  int chunk = 0;
+  int threads = 0;
+};
+
+Expected<std::vector<int32_t>> read_token_file(const std::string & path) {
+  std::ifstream in(path);
+  if (!in) return Status::error(path + ": cannot open");
+  std::vector<int32_t> tokens;
+  std::string word;
+  while (in >> word) {
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(word, &used);
+    } catch (const std::exception &) {
+      used = 0;
+    }
+    if (used != word.size() || id < 0 || id > INT32_MAX)
+      return Status::error(path + ": token " + std::to_string(tokens.size()) + " is \"" + word +
+                           "\", not a non-negative integer id");
+    tokens.push_back(int32_t(id));
+  }
+  if (tokens.empty()) return Status::error(path + ": no token ids");
+  return tokens;
+}
+
+int run_logits(const LogitsArgs & args) {
+  if (args.device != "cpu")
+    return fail("logits", "--device " + args.device + ": this build computes logits on the CPU only (use --device cpu)");
+  if (args.chunk < 0) return fail("logits", "--chunk must be >= 0");
+  auto tokens = read_token_file(args.tokens);
+  if (!tokens) return fail("logits", tokens.status());
+  auto model = Model::open(args.model, ModelOptions{args.threads, 0});
+  if (!model) return fail("logits", model.status());
+  SequenceMemory memory = (*model)->new_memory();
+  std::ofstream out(args.out, std::ios::binary | std::ios::trunc);
+  if (!out) return fail("logits", args.out + ": cannot create");
+  const size_t n = tokens->size();
+  const size_t chunk = args.chunk > 0 ? size_t(args.chunk) : n;
+  for (size_t start = 0; start < n; start += chunk) {
+    SequenceInput input{&memory, std::span<const int32_t>(*tokens).subspan(start, std::min(chunk, n - start)),
+                        LogitRows::all};
+    auto logits = (*model)->forward(std::span<const SequenceInput>(&input, 1));
+    if (!logits) return fail("logits", logits.status().with_context(args.tokens));
+    const std::vector<float> & values = (*logits)[0].values;
+    out.write(reinterpret_cast<const char *>(values.data()), std::streamsize(values.size() * sizeof(float)));
+  }
+  out.close();
+  if (!out) return fail("logits", args.out + ": write failed");
+  return 0;
+}
+
+}  // namespace
+
+void add_logits_command(CLI::App & app, CommandList & commands) {
+  auto args = std::make_shared<LogitsArgs>();
+  CLI::App * sub = app.add_subcommand("logits", "float32 logits [n_tokens x vocab] of a token file");
+  sub->add_option("--model", args->model, "model folder (config.json + safetensors)")->required();
+  sub->add_option("--tokens", args->tokens, "file of whitespace-separated token ids")->required();
+  sub->add_option("--out", args->out, "output file: float32 little-endian [n_tokens x vocab]")->required();
+  sub->add_option("--chunk", args->chunk, "feed N tokens at a time through the sequence memory (0: all)");
+  sub->add_option("--threads", args->threads, "CPU threads (0: all)");
+  sub->add_option("--device", args->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  commands.push_back({sub, [args] { return run_logits(*args); }});
+}
+
+}  // namespace m1::cli

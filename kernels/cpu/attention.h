@@ -1,0 +1,30 @@
+// Causal softmax attention with grouped KV heads over a paged KV store, fp32 (M1_SPEC.md section
+// 4, softmax layers): scores q.k / sqrt(d), softmax in fp32, query head h reads KV head
+// h / (n_heads / n_kv_heads). Keys and values live in pages of `page_tokens` tokens, each page
+// fp32 [page_tokens, n_kv_heads, head_dim], so the caller can keep them in fixed-size blocks.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace m1::kernels::cpu {
+
+struct KvPagesView {
+  std::span<const float * const> k_pages;  // fp32 [page_tokens, n_kv_heads, head_dim] each
+  std::span<const float * const> v_pages;
+  int page_tokens = 0;
+  int n_tokens = 0;  // valid tokens across the pages
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// q: fp32 [n_queries, n_heads, head_dim] (row stride ld_q); query i sits at position
+// first_position + i and sees keys 0 .. first_position + i, all of which must be in kv.
+// out: fp32 [n_queries, n_heads, head_dim] (row stride ld_out). Computes query heads
+// [head_begin, head_end) only, so callers can split the work across threads.
+void causal_attention(const float * q, int ld_q, int n_queries, int n_heads, int64_t first_position,
+                      const KvPagesView & kv, float * out, int ld_out, int head_begin, int head_end,
+                      std::vector<float> & scores);
+
+}  // namespace m1::kernels::cpu
