@@ -3,7 +3,10 @@
 #include "tools/workspace.h"
 
 #include <gtest/gtest.h>
+#include <seccomp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -37,6 +40,36 @@ TEST_F(WorkspaceConfinement, OpenFailsForAMissingFolder) {
   auto ws = Workspace::open(root + "/missing");
   ASSERT_FALSE(ws.ok());
   EXPECT_EQ(ws.status().message(), "workspace " + root + "/missing: No such file or directory");
+}
+
+// Without openat2 (an old kernel, or a filter denying it: simulated here with seccomp in a child
+// process) the file tools must refuse to run rather than fall back to unconfined opens.
+TEST_F(WorkspaceConfinement, FailsClosedWithoutOpenat2) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+    if (!filter || seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) != 0 ||
+        seccomp_load(filter) != 0)
+      ::_exit(3);
+    auto ws = Workspace::open(root);
+    std::string message = ws.ok() ? "opened" : ws.status().message();
+    (void)!::write(pipe_fds[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, size_t(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not install the seccomp filter";
+  EXPECT_EQ(message, "workspace " + root + ": the openat2 system call is not available (Linux >= 5.6 needed, and no "
+                     "seccomp filter denying it); file tools refuse to run unconfined");
 }
 
 TEST_F(WorkspaceConfinement, RelativeAcceptsPathsInsideOnly) {
