@@ -15,8 +15,10 @@ namespace m1::tools {
 namespace {
 
 const char * kDescription =
-    "Run a bash command in a sandbox: the workspace is the current directory and is writable, the rest of the "
-    "file system is read-only, there is no network. stdout and stderr are returned together, truncated in the "
+    "Run a bash command in a sandbox: the workspace is the current directory and is writable, the rest of "
+    "the "
+    "file system is read-only, there is no network. stdout and stderr are returned together, truncated in "
+    "the "
     "middle when long (the full output is kept in a file named in the result), followed by the exit code. "
     "timeout: seconds, default 120, at most 600; run long jobs in the background. The shell persists between "
     "calls (cd and exported variables carry over); restart: true starts a fresh shell.";
@@ -55,10 +57,13 @@ std::string shell_script(const std::string & command, const std::string & nonce)
 }  // namespace
 
 BashTool::BashTool(bool persistent, CommandSettings settings)
-    : persistent_(persistent), settings_(std::move(settings)), spec_{"bash", kDescription, parameters_schema()} {
+    : persistent_(persistent),
+      settings_(std::move(settings)),
+      spec_{"bash", kDescription, parameters_schema()} {
   if (!persistent_)
-    spec_.description = std::string(kDescription).substr(0, std::string(kDescription).find(" The shell persists")) +
-                        " Each call runs in a fresh shell.";
+    spec_.description =
+        std::string(kDescription).substr(0, std::string(kDescription).find(" The shell persists")) +
+        " Each call runs in a fresh shell.";
 }
 
 BashTool::~BashTool() = default;
@@ -70,10 +75,12 @@ ToolResult BashTool::call(const Json & arguments, const ToolContext & context) {
     return ToolResult::error("parameter `command` is required (or `restart: true` to start a fresh shell)");
   if (command.size() > kMaxCommandBytes)
     return ToolResult::error("the command is " + std::to_string(command.size()) + " bytes, more than " +
-                             std::to_string(kMaxCommandBytes) + "; write a script file with the editor and run it");
+                             std::to_string(kMaxCommandBytes) +
+                             "; write a script file with the editor and run it");
   double timeout = timeout_argument(arguments);
   if (persistent_) return run_in_shell(command, timeout, restart, context);
-  if (command.empty()) return ToolResult::success("Each call runs in a fresh shell; there is nothing to restart.");
+  if (command.empty())
+    return ToolResult::success("Each call runs in a fresh shell; there is nothing to restart.");
   return run_once(command, timeout, context);
 }
 
@@ -126,9 +133,11 @@ Status BashTool::ensure_shell(Shell & shell, const std::string & workspace_root,
 // Reads the shell's output into `spill` until the end marker, the shell's exit, the deadline or
 // a cancel; fills `end`. The shell is dropped (killed) unless the command finished normally.
 void BashTool::collect_until_marker(Shell & shell, const std::string & marker, double timeout,
-                                    const ToolContext & context, OutputSpill & spill, CommandEnd & end) const {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+                                    const ToolContext & context, OutputSpill & spill,
+                                    CommandEnd & end) const {
+  auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
   std::string pending;  // output not yet spilled: the marker may be split across reads
   while (true) {
     auto chunk = shell.process->read_output(kReadSlice);
