@@ -1,11 +1,14 @@
 // Finding, creating and reading the sandbox's cgroups (see cgroup.h).
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -111,6 +114,21 @@ CgroupLayout probe_v2(const std::string & mount) {
   return layout;
 }
 
+// Groups left by an m1 process that died without cleaning up (killed by SIGKILL): empty once
+// their sandboxes died with it, so rmdir succeeds; a group still in use is left alone.
+void remove_stale_groups(const std::string & parent) {
+  if (parent.empty()) return;
+  DIR * dir = opendir(parent.c_str());
+  if (dir == nullptr) return;
+  while (struct dirent * entry = readdir(dir)) {
+    int owner = 0;
+    if (std::sscanf(entry->d_name, "m1-sandbox-%d-", &owner) != 1 || owner <= 0) continue;
+    if (kill(owner, 0) == 0 || errno != ESRCH) continue;  // the owner still runs
+    rmdir((parent + "/" + entry->d_name).c_str());
+  }
+  closedir(dir);
+}
+
 const CgroupLayout & layout() {
   static std::once_flag once;
   static CgroupLayout found;
@@ -130,6 +148,11 @@ const CgroupLayout & layout() {
     found.memory_parent = parent(memory, "memory");
     found.pids_parent = parent(pids, "pids");
     found.cpu_parent = parent(cpuacct, "cpuacct");
+  });
+  static std::once_flag cleaned;
+  std::call_once(cleaned, [] {
+    for (const std::string * dir : {&found.memory_parent, &found.pids_parent, &found.cpu_parent})
+      remove_stale_groups(*dir);
   });
   return found;
 }

@@ -50,7 +50,7 @@ TEST(EscapeLifecycle, TimeoutKillsEveryDescendant) {
   EXPECT_EQ(r.limit, m1::sandbox::LimitHit::wall_time);
   EXPECT_EQ(r.signal, SIGKILL);
   EXPECT_EQ(r.out.text(), "waiting\n");
-  EXPECT_LT(r.wall_seconds, 3);
+  EXPECT_LT(r.wall_seconds, 10);  // far below the sleeps; generous for a loaded 2-core CI machine
   for (const char * marker : {"987605", "987606", "987607"}) EXPECT_TRUE(host_pids_with_cmdline({"sleep", marker}).empty());
 }
 

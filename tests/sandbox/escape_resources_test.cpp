@@ -36,7 +36,7 @@ TEST(EscapeResources, ForkBombEndsAtTheTimeoutAndLeavesNothing) {
   request.limits.max_processes = 64;
   request.limits.wall_seconds = 2;
   Result r = run_request(request);
-  EXPECT_LT(r.wall_seconds, 6);
+  EXPECT_LT(r.wall_seconds, 15);  // the 2 s timeout plus kill time on a loaded machine
   // The shell returns at once; the bomb's processes die with the sandbox either way.
   EXPECT_TRUE(r.limit == LimitHit::none || r.limit == LimitHit::processes || r.limit == LimitHit::wall_time)
       << m1::sandbox::limit_name(r.limit);
@@ -124,7 +124,9 @@ TEST(EscapeResources, CpuSpinIsStoppedByTheCpuLimit) {
   EXPECT_EQ(r.limit, LimitHit::cpu_time);
   EXPECT_FALSE(r.timed_out);
   EXPECT_GE(r.cpu_seconds, 0.9);
-  EXPECT_LT(r.wall_seconds, 5);
+  // 1 CPU-second can take several wall seconds when other tests share the 2 cores; the point is
+  // that the CPU limit, not the 120 s wall clock, ended it.
+  EXPECT_LT(r.wall_seconds, 30);
 }
 
 TEST(EscapeResources, CpuSpreadOverProcessesIsStoppedWithACgroup) {
@@ -138,7 +140,9 @@ TEST(EscapeResources, CpuSpreadOverProcessesIsStoppedWithACgroup) {
   request.limits.cpu_seconds = 1;
   Result r = run_request(request);
   EXPECT_EQ(r.limit, LimitHit::cpu_time);
-  EXPECT_LT(r.wall_seconds, 5);
+  // 1 CPU-second can take several wall seconds when other tests share the 2 cores; the point is
+  // that the CPU limit, not the 120 s wall clock, ended it.
+  EXPECT_LT(r.wall_seconds, 30);
 }
 
 TEST(EscapeResources, OpenFileLimitHolds) {

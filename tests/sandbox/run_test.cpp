@@ -128,7 +128,7 @@ TEST(SandboxRun, CancelKillsTheSandbox) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->limit, LimitHit::cancelled);
   EXPECT_EQ(r->out.text(), "started\n");
-  EXPECT_LT(r->wall_seconds, 5);
+  EXPECT_LT(r->wall_seconds, 15);  // far below the 30 s sleep; generous for a loaded machine
 }
 
 TEST(SandboxRun, StreamsOutputThroughTheCallback) {
