@@ -50,7 +50,7 @@ struct PlannedFile {
 };
 
 class PatchPlan {
-public:
+ public:
   explicit PatchPlan(const Workspace & workspace) : workspace_(workspace) {}
 
   Status plan(const FilePatch & patch) {
@@ -60,14 +60,16 @@ public:
     if (!current) return current.status();
     if (patch.action == PatchAction::add) {
       if (current->has_value())
-        return Status::error(patch.path + ": already exists; use \"*** Update File: " + patch.path + "\" to change it");
+        return Status::error(patch.path + ": already exists; use \"*** Update File: " + patch.path +
+                             "\" to change it");
       std::string text;
       for (const std::string & line : patch.added_lines) text += line + "\n";
       set(*relative, patch.path, text);
       summary_ += "A " + patch.path + "\n";
       return Status();
     }
-    if (!current->has_value()) return Status::error(patch.path + ": no such file; check the path (\"*** Add File\" creates one)");
+    if (!current->has_value())
+      return Status::error(patch.path + ": no such file; check the path (\"*** Add File\" creates one)");
     if (patch.action == PatchAction::remove) {
       set(*relative, patch.path, std::nullopt);
       summary_ += "D " + patch.path + "\n";
@@ -85,11 +87,13 @@ public:
     if (*destination != *relative) {
       auto existing = current_content(*destination, patch.move_to);
       if (!existing) return existing.status();
-      if (existing->has_value()) return Status::error(patch.move_to + ": already exists; \"*** Move to\" does not overwrite");
+      if (existing->has_value())
+        return Status::error(patch.move_to + ": already exists; \"*** Move to\" does not overwrite");
       set(*relative, patch.path, std::nullopt);
     }
     set(*destination, patch.move_to, *updated);
-    summary_ += "M " + patch.move_to + (*destination != *relative ? " (moved from " + patch.path + ")" : "") + "\n";
+    summary_ +=
+        "M " + patch.move_to + (*destination != *relative ? " (moved from " + patch.path + ")" : "") + "\n";
     return Status();
   }
 
@@ -99,7 +103,8 @@ public:
     for (const std::string & relative : order_) {
       const PlannedFile & file = files_[relative];
       if (file.after == file.before) continue;
-      Status status = file.after ? workspace_.write_file(relative, *file.after, true) : workspace_.remove_file(relative);
+      Status status =
+          file.after ? workspace_.write_file(relative, *file.after, true) : workspace_.remove_file(relative);
       if (!status.ok()) {
         rollback(done);
         return Status::error(restate(status, relative, file.shown) + "; no file was changed");
@@ -114,14 +119,15 @@ public:
     for (const std::string & relative : order_) {
       const PlannedFile & file = files_.at(relative);
       out += unified_diff(file.before.value_or(""), file.after.value_or(""),
-                          file.before ? "a/" + relative : "/dev/null", file.after ? "b/" + relative : "/dev/null");
+                          file.before ? "a/" + relative : "/dev/null",
+                          file.after ? "b/" + relative : "/dev/null");
     }
     return out;
   }
 
   const std::string & summary() const { return summary_; }
 
-private:
+ private:
   Expected<std::string> resolve(const std::string & path) const {
     auto relative = workspace_.relative(path);
     if (!relative) return relative.status();
@@ -130,7 +136,8 @@ private:
   }
 
   // The path's content as the patch has left it so far (several sections may touch one file).
-  Expected<std::optional<std::string>> current_content(const std::string & relative, const std::string & shown) {
+  Expected<std::optional<std::string>> current_content(const std::string & relative,
+                                                       const std::string & shown) {
     if (auto it = files_.find(relative); it != files_.end()) return it->second.after;
     auto info = workspace_.info(relative);
     if (!info) return Status::error(restate(info.status(), relative, shown));
@@ -154,8 +161,10 @@ private:
   void rollback(const std::vector<std::string> & done) {
     for (auto it = done.rbegin(); it != done.rend(); ++it) {
       const PlannedFile & file = files_[*it];
-      if (file.before) (void)workspace_.write_file(*it, *file.before, true);
-      else (void)workspace_.remove_file(*it);
+      if (file.before)
+        (void)workspace_.write_file(*it, *file.before, true);
+      else
+        (void)workspace_.remove_file(*it);
     }
   }
 
@@ -177,7 +186,8 @@ ToolResult ApplyPatchTool::call(const Json & arguments, const ToolContext & cont
   PatchPlan plan(*workspace);
   for (const FilePatch & file : *patch) {
     Status planned = plan.plan(file);
-    if (!planned.ok()) return ToolResult::error("the patch was not applied (no file was changed): " + planned.message());
+    if (!planned.ok())
+      return ToolResult::error("the patch was not applied (no file was changed): " + planned.message());
   }
   if (context.cancelled()) return ToolResult::error("apply_patch cancelled; no file was changed");
   Status committed = plan.commit();

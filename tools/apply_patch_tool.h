@@ -11,12 +11,12 @@
 namespace m1::tools {
 
 class ApplyPatchTool : public Tool {
-public:
+ public:
   ApplyPatchTool();
   const ToolSpec & spec() const override { return spec_; }
   ToolResult call(const Json & arguments, const ToolContext & context) override;
 
-private:
+ private:
   ToolSpec spec_;
 };
 

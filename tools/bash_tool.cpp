@@ -15,8 +15,10 @@ namespace m1::tools {
 namespace {
 
 const char * kDescription =
-    "Run a bash command in a sandbox: the workspace is the current directory and is writable, the rest of the "
-    "file system is read-only, there is no network. stdout and stderr are returned together, truncated in the "
+    "Run a bash command in a sandbox: the workspace is the current directory and is writable, the rest of "
+    "the "
+    "file system is read-only, there is no network. stdout and stderr are returned together, truncated in "
+    "the "
     "middle when long (the full output is kept in a file named in the result), followed by the exit code. "
     "timeout: seconds, default 120, at most 600; run long jobs in the background. The shell persists between "
     "calls (cd and exported variables carry over); restart: true starts a fresh shell.";
@@ -55,10 +57,13 @@ std::string shell_script(const std::string & command, const std::string & nonce)
 }  // namespace
 
 BashTool::BashTool(bool persistent, CommandSettings settings)
-    : persistent_(persistent), settings_(std::move(settings)), spec_{"bash", kDescription, parameters_schema()} {
+    : persistent_(persistent),
+      settings_(std::move(settings)),
+      spec_{"bash", kDescription, parameters_schema()} {
   if (!persistent_)
-    spec_.description = std::string(kDescription).substr(0, std::string(kDescription).find(" The shell persists")) +
-                        " Each call runs in a fresh shell.";
+    spec_.description =
+        std::string(kDescription).substr(0, std::string(kDescription).find(" The shell persists")) +
+        " Each call runs in a fresh shell.";
 }
 
 BashTool::~BashTool() = default;
@@ -70,10 +75,12 @@ ToolResult BashTool::call(const Json & arguments, const ToolContext & context) {
     return ToolResult::error("parameter `command` is required (or `restart: true` to start a fresh shell)");
   if (command.size() > kMaxCommandBytes)
     return ToolResult::error("the command is " + std::to_string(command.size()) + " bytes, more than " +
-                             std::to_string(kMaxCommandBytes) + "; write a script file with the editor and run it");
+                             std::to_string(kMaxCommandBytes) +
+                             "; write a script file with the editor and run it");
   double timeout = timeout_argument(arguments);
   if (persistent_) return run_in_shell(command, timeout, restart, context);
-  if (command.empty()) return ToolResult::success("Each call runs in a fresh shell; there is nothing to restart.");
+  if (command.empty())
+    return ToolResult::success("Each call runs in a fresh shell; there is nothing to restart.");
   return run_once(command, timeout, context);
 }
 
@@ -103,29 +110,76 @@ void BashTool::end_session(const std::string & session_id) {
   shell->process.reset();  // kills the sandbox
 }
 
+Status BashTool::ensure_shell(Shell & shell, const std::string & workspace_root, bool restart) const {
+  bool running = shell.process && shell.process->running();
+  if (running && !restart && shell.workspace == workspace_root) return Status();
+  shell.process.reset();
+  sandbox::Request request;
+  request.argv = {"bash", "--noprofile", "--norc"};
+  request.env = sandbox_environment();
+  request.cwd = workspace_root;
+  request.policy.workspace = workspace_root;
+  request.policy.allow_network = settings_.allow_network;
+  request.limits.wall_seconds = kShellLifetimeSeconds;
+  request.limits.memory_bytes = settings_.memory_bytes;
+  request.limits.max_processes = settings_.max_processes;
+  auto process = sandbox::start(request);
+  if (!process) return Status::error("the sandbox could not start a shell: " + process.status().message());
+  shell.process = std::move(*process);
+  shell.workspace = workspace_root;
+  return Status();
+}
+
+// Reads the shell's output into `spill` until the end marker, the shell's exit, the deadline or
+// a cancel; fills `end`. The shell is dropped (killed) unless the command finished normally.
+void BashTool::collect_until_marker(Shell & shell, const std::string & marker, double timeout,
+                                    const ToolContext & context, OutputSpill & spill,
+                                    CommandEnd & end) const {
+  auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+  std::string pending;  // output not yet spilled: the marker may be split across reads
+  while (true) {
+    auto chunk = shell.process->read_output(kReadSlice);
+    if (chunk) pending += *chunk;
+    size_t at = pending.find(marker);
+    size_t close = at == std::string::npos ? std::string::npos : pending.find("__\n", at + marker.size());
+    if (close != std::string::npos) {
+      end.exit_code = std::atoi(pending.c_str() + at + marker.size());
+      size_t output_end = at > 0 && pending[at - 1] == '\n' ? at - 1 : at;  // the newline printf added
+      spill.append(std::string_view(pending).substr(0, output_end));
+      return;
+    }
+    // Keep back what could be the start of the marker (and the newline before it).
+    if (at == std::string::npos && pending.size() > marker.size() + 1) {
+      size_t flush = pending.size() - marker.size() - 1;
+      spill.append(std::string_view(pending).substr(0, flush));
+      pending.erase(0, flush);
+    }
+    bool exited = !chunk.ok() || !shell.process->running();
+    bool cancelled = context.cancelled(), timed_out = std::chrono::steady_clock::now() >= deadline;
+    if (exited || cancelled || timed_out) {
+      spill.append(pending);
+      if (exited) {
+        end.extra_note = "the shell exited; the next call starts a new one (cwd and environment are reset)";
+      } else {
+        (cancelled ? end.cancelled : end.timed_out) = true;
+        end.extra_note = "the shell was restarted; cwd and environment are reset";
+      }
+      shell.process.reset();  // kills everything the command started
+      return;
+    }
+  }
+}
+
 ToolResult BashTool::run_in_shell(const std::string & command, double timeout, bool restart,
                                   const ToolContext & context) {
   auto workspace = Workspace::open(context.workspace);
   if (!workspace) return ToolResult::error(workspace.status().message());
   std::shared_ptr<Shell> shell = shell_for(context.session_id);
   std::lock_guard<std::mutex> busy(shell->busy);
-  bool was_running = shell->process && shell->process->running();
-  if (restart || !was_running || shell->workspace != workspace->root()) {
-    shell->process.reset();
-    sandbox::Request request;
-    request.argv = {"bash", "--noprofile", "--norc"};
-    request.env = sandbox_environment();
-    request.cwd = workspace->root();
-    request.policy.workspace = workspace->root();
-    request.policy.allow_network = settings_.allow_network;
-    request.limits.wall_seconds = kShellLifetimeSeconds;
-    request.limits.memory_bytes = settings_.memory_bytes;
-    request.limits.max_processes = settings_.max_processes;
-    auto process = sandbox::start(request);
-    if (!process) return ToolResult::error("the sandbox could not start a shell: " + process.status().message());
-    shell->process = std::move(*process);
-    shell->workspace = workspace->root();
-  }
+  Status started = ensure_shell(*shell, workspace->root(), restart);
+  if (!started.ok()) return ToolResult::error(started.message());
   if (command.empty()) return ToolResult::success("The shell was restarted (a fresh cwd and environment).");
 
   auto scratch = open_scratch_folder(*workspace, context);
@@ -133,54 +187,17 @@ ToolResult BashTool::run_in_shell(const std::string & command, double timeout, b
   auto spill = OutputSpill::create(*scratch, "bash", settings_.max_spill_bytes);
   if (!spill) return ToolResult::error(spill.status().message());
   std::string nonce = random_hex();
-  std::string marker = "__M1_DONE_" + nonce + "_";
   Status written = shell->process->write_stdin(shell_script(command, nonce));
   if (!written.ok()) {
     shell->process.reset();
-    return ToolResult::error("the shell did not accept the command (" + written.message() + "); it was restarted, run the command again");
+    return ToolResult::error("the shell did not accept the command (" + written.message() +
+                             "); it was restarted, run the command again");
   }
-
   CommandEnd end;
   end.timeout_seconds = timeout;
-  auto started = std::chrono::steady_clock::now();
-  auto deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
-  std::string pending;  // output not yet spilled: the marker may be split across reads
-  bool finished = false;
-  while (!finished) {
-    auto chunk = shell->process->read_output(kReadSlice);
-    if (chunk) pending += *chunk;
-    size_t at = pending.find(marker);
-    size_t close = at == std::string::npos ? std::string::npos : pending.find("__\n", at + marker.size());
-    if (close != std::string::npos) {
-      end.exit_code = std::atoi(pending.c_str() + at + marker.size());
-      size_t output_end = at > 0 && pending[at - 1] == '\n' ? at - 1 : at;  // the newline printf added
-      spill->append(std::string_view(pending).substr(0, output_end));
-      finished = true;
-      break;
-    }
-    // Keep back what could be the start of the marker (and the newline before it).
-    if (at == std::string::npos && pending.size() > marker.size() + 1) {
-      size_t flush = pending.size() - marker.size() - 1;
-      spill->append(std::string_view(pending).substr(0, flush));
-      pending.erase(0, flush);
-    }
-    bool alive = chunk.ok() && shell->process->running();
-    if (!alive) {
-      spill->append(pending);
-      end.exit_code = -1;
-      end.extra_note = "the shell exited; the next call starts a new one (cwd and environment are reset)";
-      shell->process.reset();
-      break;
-    }
-    if (context.cancelled() || std::chrono::steady_clock::now() >= deadline) {
-      spill->append(pending);
-      (context.cancelled() ? end.cancelled : end.timed_out) = true;
-      end.extra_note = "the shell was restarted; cwd and environment are reset";
-      shell->process.reset();  // kills everything the command started
-      break;
-    }
-  }
-  end.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto begin = std::chrono::steady_clock::now();
+  collect_until_marker(*shell, "__M1_DONE_" + nonce + "_", timeout, context, *spill, end);
+  end.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   TruncatedOutput output = spill->finish(settings_.truncation);
   return command_result(output, *spill, end);
 }

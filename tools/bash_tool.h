@@ -16,7 +16,7 @@
 namespace m1::tools {
 
 class BashTool : public Tool {
-public:
+ public:
   BashTool(bool persistent, CommandSettings settings = {});
   ~BashTool() override;
   const ToolSpec & spec() const override { return spec_; }
@@ -26,7 +26,7 @@ public:
   // Longer commands are refused (the kernel's limit on one argument is 128 KiB).
   static constexpr size_t kMaxCommandBytes = 100 * 1024;
 
-private:
+ private:
   struct Shell {
     std::mutex busy;  // one command at a time per shell
     std::unique_ptr<sandbox::Process> process;
@@ -34,15 +34,18 @@ private:
   };
 
   ToolResult run_once(const std::string & command, double timeout, const ToolContext & context);
-  ToolResult run_in_shell(const std::string & command, double timeout, bool restart, const ToolContext & context);
+  ToolResult run_in_shell(const std::string & command, double timeout, bool restart,
+                          const ToolContext & context);
   std::shared_ptr<Shell> shell_for(const std::string & session_id);
-  sandbox::Request base_request(const std::string & workspace_root) const;
+  Status ensure_shell(Shell & shell, const std::string & workspace_root, bool restart) const;
+  void collect_until_marker(Shell & shell, const std::string & marker, double timeout,
+                            const ToolContext & context, OutputSpill & spill, CommandEnd & end) const;
 
   bool persistent_;
   CommandSettings settings_;
   ToolSpec spec_;
-  std::mutex shells_mutex_;                                  // guards shells_
-  std::map<std::string, std::shared_ptr<Shell>> shells_;     // by session id
+  std::mutex shells_mutex_;                               // guards shells_
+  std::map<std::string, std::shared_ptr<Shell>> shells_;  // by session id
 };
 
 }  // namespace m1::tools

@@ -22,8 +22,8 @@ std::string path_key(const std::string & file) {
 }
 
 std::string encode(const std::string & file, const PreviousContent & before) {
-  return std::string(kMagic) + " " + (before.existed ? "1" : "0") + " " + std::to_string(file.size()) + "\n" + file +
-         "\n" + before.bytes;
+  return std::string(kMagic) + " " + (before.existed ? "1" : "0") + " " + std::to_string(file.size()) + "\n" +
+         file + "\n" + before.bytes;
 }
 
 std::optional<PreviousContent> decode(const std::string & file, const std::string & entry) {
@@ -36,7 +36,8 @@ std::optional<PreviousContent> decode(const std::string & file, const std::strin
       std::sscanf(header.c_str() + magic.size(), " %d %llu", &existed, &path_size) != 2)
     return std::nullopt;
   size_t path_start = newline + 1;
-  if (entry.size() < path_start + path_size + 1 || entry.compare(path_start, path_size, file) != 0) return std::nullopt;
+  if (entry.size() < path_start + path_size + 1 || entry.compare(path_start, path_size, file) != 0)
+    return std::nullopt;
   return PreviousContent{existed == 1, entry.substr(path_start + path_size + 1)};
 }
 
@@ -46,14 +47,16 @@ std::vector<unsigned long> entry_numbers(const Workspace & scratch, const std::s
   auto entries = scratch.list_directory(folder);
   if (!entries) return numbers;
   for (const DirectoryEntry & e : *entries)
-    if (!e.name.empty() && std::all_of(e.name.begin(), e.name.end(), ::isdigit)) numbers.push_back(std::stoul(e.name));
+    if (!e.name.empty() && std::all_of(e.name.begin(), e.name.end(), ::isdigit))
+      numbers.push_back(std::stoul(e.name));
   std::sort(numbers.begin(), numbers.end());
   return numbers;
 }
 
 }  // namespace
 
-Status EditHistory::push(const Workspace & scratch, const std::string & file, const PreviousContent & before) {
+Status EditHistory::push(const Workspace & scratch, const std::string & file,
+                         const PreviousContent & before) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string folder = "edit-history/" + path_key(file);
   std::vector<unsigned long> numbers = entry_numbers(scratch, folder);
@@ -64,7 +67,8 @@ Status EditHistory::push(const Workspace & scratch, const std::string & file, co
   return Status();
 }
 
-Expected<std::optional<PreviousContent>> EditHistory::pop(const Workspace & scratch, const std::string & file) {
+Expected<std::optional<PreviousContent>> EditHistory::pop(const Workspace & scratch,
+                                                          const std::string & file) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string folder = "edit-history/" + path_key(file);
   std::vector<unsigned long> numbers = entry_numbers(scratch, folder);

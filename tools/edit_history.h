@@ -18,7 +18,7 @@ struct PreviousContent {
 };
 
 class EditHistory {
-public:
+ public:
   // The newest `max_depth` entries per file are kept.
   explicit EditHistory(size_t max_depth = 32) : max_depth_(max_depth) {}
 
@@ -27,7 +27,7 @@ public:
   // The newest entry, removed from the stack; nullopt when there is none.
   Expected<std::optional<PreviousContent>> pop(const Workspace & scratch, const std::string & file);
 
-private:
+ private:
   size_t max_depth_;
   std::mutex mutex_;  // serializes stack updates of this process's threads
 };

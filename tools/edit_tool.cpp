@@ -85,11 +85,11 @@ std::string numbered_snippet(const std::string & text, size_t first, size_t last
   return number_lines(part, first);
 }
 
-ToolResult edited(const EditCall & call, const std::string & before, const std::string & after, size_t first_line,
-                  size_t last_line, const char * closing) {
+ToolResult edited(const EditCall & call, const std::string & before, const std::string & after,
+                  size_t first_line, size_t last_line, const char * closing) {
   ToolResult result = ToolResult::success(
-      clip("The file " + call.shown + " has been edited. Here's the result of running `cat -n` on a snippet of " +
-           call.shown + ":\n" +
+      clip("The file " + call.shown +
+           " has been edited. Here's the result of running `cat -n` on a snippet of " + call.shown + ":\n" +
            numbered_snippet(after, first_line > kSnippetContextLines ? first_line - kSnippetContextLines : 1,
                             last_line + kSnippetContextLines) +
            closing));
@@ -98,7 +98,7 @@ ToolResult edited(const EditCall & call, const std::string & before, const std::
 }
 
 class EditCommands {
-public:
+ public:
   EditCommands(EditCall & call, EditHistory & history) : call_(call), history_(history) {}
 
   ToolResult view() {
@@ -115,8 +115,8 @@ public:
       long n = static_cast<long>(lines.size());
       if (start < 1 || start > std::max(n, 1L))
         return ToolResult::error("invalid view_range [" + std::to_string(start) + ", " + std::to_string(end) +
-                                 "]: start must be between 1 and " + std::to_string(std::max(n, 1L)) + ", the number of lines in " +
-                                 call_.shown);
+                                 "]: start must be between 1 and " + std::to_string(std::max(n, 1L)) +
+                                 ", the number of lines in " + call_.shown);
       if (end != -1 && end < start)
         return ToolResult::error("invalid view_range [" + std::to_string(start) + ", " + std::to_string(end) +
                                  "]: end must be -1 (to the end of the file) or at least start (" +
@@ -135,8 +135,9 @@ public:
     auto info = call_.workspace.info(call_.relative);
     if (!info) return ToolResult::error(restate(info.status(), call_.relative, call_.shown));
     if (info->exists)
-      return ToolResult::error(call_.shown + (info->is_directory ? ": is an existing directory" : ": already exists") +
-                               "; `create` never overwrites. Use `str_replace` or `insert` to change a file.");
+      return ToolResult::error(
+          call_.shown + (info->is_directory ? ": is an existing directory" : ": already exists") +
+          "; `create` never overwrites. Use `str_replace` or `insert` to change a file.");
     std::string text = call_.text("file_text");
     Status written = call_.workspace.write_file(call_.relative, text, true);
     if (!written.ok()) return ToolResult::error(restate(written, call_.relative, call_.shown));
@@ -151,7 +152,8 @@ public:
     auto text = read_text_file(call_.workspace, call_.relative, call_.shown);
     if (!text) return ToolResult::error(text.status().message());
     std::string old_str = call_.text("old_str"), new_str = call_.text("new_str");
-    if (old_str.empty()) return ToolResult::error("old_str is empty; give the exact text to replace (use `insert` to add text)");
+    if (old_str.empty())
+      return ToolResult::error("old_str is empty; give the exact text to replace (use `insert` to add text)");
     std::vector<size_t> at = occurrences(*text, old_str);
     if (at.empty() && dominant_line_ending(*text) == "\r\n" && old_str.find('\n') != std::string::npos) {
       // The model saw the file through `cat -n`, which hides the CR of CRLF lines.
@@ -160,12 +162,14 @@ public:
       if (!at.empty()) old_str = crlf_old, new_str = to_crlf(new_str);
     }
     if (at.empty())
-      return ToolResult::error("no replacement was performed: old_str did not appear verbatim in " + call_.shown +
-                               ". Copy the text exactly as it is in the file, including whitespace and indentation "
-                               "(view the file to check).");
+      return ToolResult::error(
+          "no replacement was performed: old_str did not appear verbatim in " + call_.shown +
+          ". Copy the text exactly as it is in the file, including whitespace and indentation "
+          "(view the file to check).");
     if (at.size() > 1) {
       std::string lines;
-      for (size_t offset : at) lines += (lines.empty() ? "" : ", ") + std::to_string(line_number_at(*text, offset));
+      for (size_t offset : at)
+        lines += (lines.empty() ? "" : ", ") + std::to_string(line_number_at(*text, offset));
       return ToolResult::error("no replacement was performed: old_str occurs " + std::to_string(at.size()) +
                                " times in " + call_.shown + ", at lines " + lines +
                                ". Include more surrounding lines in old_str so that it occurs exactly once.");
@@ -189,7 +193,8 @@ public:
     long line = call_.args["insert_line"].get<long>();
     if (line < 0 || static_cast<size_t>(line) > lines.size())
       return ToolResult::error("invalid insert_line " + std::to_string(line) + ": " + call_.shown + " has " +
-                               std::to_string(lines.size()) + " lines, so insert_line must be between 0 and " +
+                               std::to_string(lines.size()) +
+                               " lines, so insert_line must be between 0 and " +
                                std::to_string(lines.size()));
     size_t offset = 0;
     for (long i = 0; i < line; ++i) offset += lines[size_t(i)].size();
@@ -217,7 +222,8 @@ public:
     auto previous = history_.pop(scratch->folder, call_.relative);
     if (!previous) return ToolResult::error("undo_edit: " + previous.status().message());
     if (!previous->has_value())
-      return ToolResult::error("no edit history for " + call_.shown + "; undo_edit reverts edits made with this tool");
+      return ToolResult::error("no edit history for " + call_.shown +
+                               "; undo_edit reverts edits made with this tool");
     auto current = call_.workspace.read_file(call_.relative, kMaxTextFileBytes);
     std::string before = current ? *current : "";
     const PreviousContent & restored = **previous;
@@ -237,10 +243,11 @@ public:
     return result;
   }
 
-private:
+ private:
   static std::vector<size_t> occurrences(const std::string & text, const std::string & needle) {
     std::vector<size_t> found;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) found.push_back(at);
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+      found.push_back(at);
     return found;
   }
 
@@ -261,7 +268,8 @@ private:
 
   ToolResult view_directory() {
     if (call_.has("view_range"))
-      return ToolResult::error("view_range is not allowed when " + call_.shown + " is a directory; view a file instead");
+      return ToolResult::error("view_range is not allowed when " + call_.shown +
+                               " is a directory; view a file instead");
     std::string base = call_.shown;
     while (base.size() > 1 && base.back() == '/') base.pop_back();
     std::string listing;
@@ -280,7 +288,8 @@ private:
       if (e.name[0] == '.') continue;
       std::string child = shown + "/" + e.name;
       listing += child + (e.is_directory ? "/" : "") + "\n";
-      if (e.is_directory && depth < 2) list_level(relative == "." ? e.name : relative + "/" + e.name, child, depth + 1, listing);
+      if (e.is_directory && depth < 2)
+        list_level(relative == "." ? e.name : relative + "/" + e.name, child, depth + 1, listing);
     }
   }
 

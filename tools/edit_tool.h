@@ -11,7 +11,7 @@
 namespace m1::tools {
 
 class EditTool : public Tool {
-public:
+ public:
   EditTool();
   const ToolSpec & spec() const override { return spec_; }
   ToolResult call(const Json & arguments, const ToolContext & context) override;
@@ -19,7 +19,7 @@ public:
   // Output longer than this is clipped with a note (the limit models expect from this tool).
   static constexpr size_t kMaxOutputChars = 16000;
 
-private:
+ private:
   ToolSpec spec_;
   EditHistory history_;
 };

@@ -31,8 +31,10 @@ GitignoreRules::GitignoreRules(std::string base, std::string_view content) : bas
     line = trim_trailing_spaces(line);
     if (line.empty() || line[0] == '#') continue;
     Rule rule;
-    if (line[0] == '!') rule.negated = true, line.erase(0, 1);
-    else if (line.size() > 1 && line[0] == '\\' && (line[1] == '#' || line[1] == '!')) line.erase(0, 1);
+    if (line[0] == '!')
+      rule.negated = true, line.erase(0, 1);
+    else if (line.size() > 1 && line[0] == '\\' && (line[1] == '#' || line[1] == '!'))
+      line.erase(0, 1);
     if (!line.empty() && line.back() == '/') rule.directory_only = true, line.pop_back();
     if (line.empty()) continue;
     rule.anchored = line.find('/') != std::string::npos;
@@ -58,7 +60,8 @@ std::optional<bool> GitignoreRules::decide(const std::string & relative_path, bo
   return std::nullopt;
 }
 
-bool is_ignored(const std::vector<GitignoreRules> & stack, const std::string & relative_path, bool is_directory) {
+bool is_ignored(const std::vector<GitignoreRules> & stack, const std::string & relative_path,
+                bool is_directory) {
   for (auto rules = stack.rbegin(); rules != stack.rend(); ++rules)
     if (auto decision = rules->decide(relative_path, is_directory)) return *decision;
   return false;

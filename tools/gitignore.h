@@ -11,7 +11,7 @@
 namespace m1::tools {
 
 class GitignoreRules {
-public:
+ public:
   // `base` is the folder holding the .gitignore, workspace-relative ("." for the root).
   GitignoreRules(std::string base, std::string_view content);
 
@@ -22,7 +22,7 @@ public:
   // rule, nullopt = no rule matches.
   std::optional<bool> decide(const std::string & relative_path, bool is_directory) const;
 
-private:
+ private:
   struct Rule {
     std::string pattern;  // glob, relative to base when anchored
     bool negated = false;
@@ -35,6 +35,7 @@ private:
 
 // Whether `path` is ignored by the stack of rule files, outermost first (deeper files decide
 // before shallower ones, as in git).
-bool is_ignored(const std::vector<GitignoreRules> & stack, const std::string & relative_path, bool is_directory);
+bool is_ignored(const std::vector<GitignoreRules> & stack, const std::string & relative_path,
+                bool is_directory);
 
 }  // namespace m1::tools

@@ -11,7 +11,10 @@ void expand_braces(const std::string & pattern, std::vector<std::string> & out) 
   int depth = 0;
   for (size_t i = 0; i < pattern.size(); ++i) {
     char c = pattern[i];
-    if (c == '\\') { ++i; continue; }
+    if (c == '\\') {
+      ++i;
+      continue;
+    }
     if (c == '{') {
       if (depth++ == 0) open = i;
     } else if (c == '}' && depth > 0 && --depth == 0) {
@@ -20,10 +23,18 @@ void expand_braces(const std::string & pattern, std::vector<std::string> & out) 
       int inner = 0;
       for (size_t j = open + 1; j < i; ++j) {
         char d = pattern[j];
-        if (d == '\\' && j + 1 < i) { current += d; current += pattern[++j]; continue; }
+        if (d == '\\' && j + 1 < i) {
+          current += d;
+          current += pattern[++j];
+          continue;
+        }
         if (d == '{') ++inner;
         if (d == '}') --inner;
-        if (d == ',' && inner == 0) { options.push_back(current); current.clear(); continue; }
+        if (d == ',' && inner == 0) {
+          options.push_back(current);
+          current.clear();
+          continue;
+        }
         current += d;
       }
       options.push_back(current);
@@ -127,7 +138,10 @@ std::vector<std::string> split_glob_list(std::string_view list) {
   for (char c : list) {
     if (c == '{') ++depth;
     if (c == '}' && depth > 0) --depth;
-    if (c == ',' && depth == 0) { flush(); continue; }
+    if (c == ',' && depth == 0) {
+      flush();
+      continue;
+    }
     current += c;
   }
   flush();

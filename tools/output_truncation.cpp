@@ -57,7 +57,8 @@ TruncatedOutput truncate_head_tail(std::string_view output, const TruncationLimi
     return result;
   }
   size_t head = head_end(output, limits.max_bytes / 2, limits.max_lines / 2);
-  size_t tail = tail_start(output, limits.max_bytes - limits.max_bytes / 2, limits.max_lines - limits.max_lines / 2);
+  size_t tail =
+      tail_start(output, limits.max_bytes - limits.max_bytes / 2, limits.max_lines - limits.max_lines / 2);
   tail = std::max(tail, head);
   std::string_view dropped = output.substr(head, tail - head);
   result.truncated = true;
@@ -82,17 +83,20 @@ void OutputCollector::append(std::string_view bytes) {
   }
 }
 
-TruncatedOutput OutputCollector::finish(const TruncationLimits & limits, const std::string & full_output_path) const {
+TruncatedOutput OutputCollector::finish(const TruncationLimits & limits,
+                                        const std::string & full_output_path) const {
   if (!dropped_) return truncate_head_tail(head_ + tail_, limits, full_output_path);
   // The middle is gone: keep the head's and tail's ends, count the rest from the totals.
   TruncatedOutput result;
   result.truncated = true;
   std::string_view head(head_), tail(tail_);
   size_t head_kept = head_end(head, limits.max_bytes / 2, limits.max_lines / 2);
-  size_t tail_from = tail_start(tail, limits.max_bytes - limits.max_bytes / 2, limits.max_lines - limits.max_lines / 2);
+  size_t tail_from =
+      tail_start(tail, limits.max_bytes - limits.max_bytes / 2, limits.max_lines - limits.max_lines / 2);
   std::string_view kept_head = head.substr(0, head_kept), kept_tail = tail.substr(tail_from);
   result.dropped_bytes = total_bytes_ - kept_head.size() - kept_tail.size();
-  result.dropped_lines = total_newlines_ - static_cast<size_t>(std::count(kept_head.begin(), kept_head.end(), '\n')) -
+  result.dropped_lines = total_newlines_ -
+                         static_cast<size_t>(std::count(kept_head.begin(), kept_head.end(), '\n')) -
                          static_cast<size_t>(std::count(kept_tail.begin(), kept_tail.end(), '\n'));
   result.text = join_with_note(kept_head, kept_tail, result, full_output_path);
   return result;

@@ -29,14 +29,14 @@ TruncatedOutput truncate_head_tail(std::string_view output, const TruncationLimi
 // bytes, and counts of everything. finish() gives the same text as truncate_head_tail would on the
 // whole stream, as long as the limits' halves fit in `keep_bytes`.
 class OutputCollector {
-public:
+ public:
   explicit OutputCollector(size_t keep_bytes = 1 << 20) : keep_bytes_(keep_bytes) {}
   void append(std::string_view bytes);
   size_t total_bytes() const { return total_bytes_; }
   size_t total_newlines() const { return total_newlines_; }
   TruncatedOutput finish(const TruncationLimits & limits, const std::string & full_output_path) const;
 
-private:
+ private:
   size_t keep_bytes_;
   std::string head_;  // the first keep_bytes_ bytes
   std::string tail_;  // the last bytes after the head, at most 2 * keep_bytes_ (trimmed lazily)

@@ -80,17 +80,20 @@ struct Replacement {
   const PatchHunk * hunk;
 };
 
-Status hunk_error(const PatchHunk & hunk, size_t index, const std::string & shown_path, const std::string & what) {
+Status hunk_error(const PatchHunk & hunk, size_t index, const std::string & shown_path,
+                  const std::string & what) {
   return Status::error("hunk " + std::to_string(index + 1) + " of " + shown_path + " (patch line " +
                        std::to_string(hunk.patch_line) + ") " + what);
 }
 
-Expected<Replacement> locate(const std::vector<FileLine> & lines, const PatchHunk & hunk, size_t index, size_t & cursor,
-                             const std::string & shown_path) {
+Expected<Replacement> locate(const std::vector<FileLine> & lines, const PatchHunk & hunk, size_t index,
+                             size_t & cursor, const std::string & shown_path) {
   if (!hunk.anchor.empty()) {
     auto at = find_lines(lines, {hunk.anchor}, cursor, false);
-    if (!at) return hunk_error(hunk, index, shown_path, "did not match: the @@ line \"" + hunk.anchor + "\" was not found" +
-                                                            (cursor ? " after line " + std::to_string(cursor) : ""));
+    if (!at)
+      return hunk_error(hunk, index, shown_path,
+                        "did not match: the @@ line \"" + hunk.anchor + "\" was not found" +
+                            (cursor ? " after line " + std::to_string(cursor) : ""));
     cursor = *at + 1;
   }
   std::vector<std::string> old_lines;
@@ -112,7 +115,8 @@ Expected<Replacement> locate(const std::vector<FileLine> & lines, const PatchHun
     return hunk_error(hunk, index, shown_path,
                       std::string("did not match: these lines were not found") +
                           (cursor ? " after line " + std::to_string(cursor) : "") +
-                          (hunk.at_end_of_file ? " at the end of the file" : "") + ":" + quoted_lines(old_lines) +
+                          (hunk.at_end_of_file ? " at the end of the file" : "") + ":" +
+                          quoted_lines(old_lines) +
                           "\nView the file and copy the context and '-' lines exactly.");
   cursor = *at + n_old;
   return Replacement{*at, n_old, &hunk};

@@ -8,8 +8,8 @@ namespace m1::tools {
 namespace {
 
 constexpr std::string_view kBegin = "*** Begin Patch", kEnd = "*** End Patch", kAdd = "*** Add File: ",
-                           kDelete = "*** Delete File: ", kUpdate = "*** Update File: ", kMove = "*** Move to: ",
-                           kEndOfFile = "*** End of File";
+                           kDelete = "*** Delete File: ", kUpdate = "*** Update File: ",
+                           kMove = "*** Move to: ", kEndOfFile = "*** End of File";
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -24,7 +24,7 @@ Status error_at(size_t line, const std::string & what) {
 }
 
 class Parser {
-public:
+ public:
   explicit Parser(std::string_view text) {
     size_t start = 0;
     while (start < text.size()) {
@@ -53,11 +53,12 @@ public:
       if (!file) return file.status();
       files.push_back(std::move(*file));
     }
-    if (files.empty()) return Status::error("the patch changes no file (no *** Add, Delete or Update File section)");
+    if (files.empty())
+      return Status::error("the patch changes no file (no *** Add, Delete or Update File section)");
     return files;
   }
 
-private:
+ private:
   size_t number() const { return i_ + 1; }
 
   bool at_file_header() const {
@@ -69,7 +70,9 @@ private:
     std::string_view header = trim(lines_[i_]);
     FilePatch file;
     file.patch_line = number();
-    auto path_after = [&](std::string_view prefix) { return std::string(trim(header.substr(prefix.size()))); };
+    auto path_after = [&](std::string_view prefix) {
+      return std::string(trim(header.substr(prefix.size())));
+    };
     if (starts_with(header, kAdd)) {
       file.action = PatchAction::add, file.path = path_after(kAdd);
     } else if (starts_with(header, kDelete)) {
@@ -77,8 +80,9 @@ private:
     } else if (starts_with(header, kUpdate)) {
       file.action = PatchAction::update, file.path = path_after(kUpdate);
     } else {
-      return error_at(number(), "expected \"*** Add File: \", \"*** Delete File: \" or \"*** Update File: \", found \"" +
-                                    std::string(lines_[i_]) + "\"");
+      return error_at(
+          number(), "expected \"*** Add File: \", \"*** Delete File: \" or \"*** Update File: \", found \"" +
+                        std::string(lines_[i_]) + "\"");
     }
     if (file.path.empty()) return error_at(number(), "the file header names no path");
     ++i_;
@@ -91,8 +95,9 @@ private:
     while (i_ < end_ && !at_file_header()) {
       std::string_view line = lines_[i_];
       if (line.empty() || line[0] != '+')
-        return error_at(number(), "in \"*** Add File: " + file.path + "\" every line must start with '+', found \"" +
-                                      std::string(line) + "\"");
+        return error_at(number(), "in \"*** Add File: " + file.path +
+                                      "\" every line must start with '+', found \"" + std::string(line) +
+                                      "\"");
       file.added_lines.emplace_back(line.substr(1));
       ++i_;
     }
@@ -115,7 +120,8 @@ private:
         hunk.anchor = std::string(anchor);
         ++i_;
       } else if (!file.hunks.empty()) {
-        return error_at(number(), "expected a hunk starting with \"@@\", found \"" + std::string(line) + "\"");
+        return error_at(number(),
+                        "expected a hunk starting with \"@@\", found \"" + std::string(line) + "\"");
       }
       M1_RETURN_IF_ERROR(parse_hunk_lines(hunk));
       if (hunk.lines.empty())
@@ -140,8 +146,9 @@ private:
       } else if (line[0] == ' ' || line[0] == '-' || line[0] == '+') {
         hunk.lines.push_back({line[0], std::string(line.substr(1))});
       } else {
-        return error_at(number(), "a hunk line must start with ' ' (context), '-' (remove) or '+' (add), found \"" +
-                                      std::string(line) + "\"");
+        return error_at(number(),
+                        "a hunk line must start with ' ' (context), '-' (remove) or '+' (add), found \"" +
+                            std::string(line) + "\"");
       }
       ++i_;
     }

@@ -37,7 +37,7 @@ enum class PatchAction { add, remove, update };
 struct FilePatch {
   PatchAction action = PatchAction::update;
   std::string path;
-  std::string move_to;          // update only; empty = stays
+  std::string move_to;                   // update only; empty = stays
   std::vector<std::string> added_lines;  // add only
   std::vector<PatchHunk> hunks;          // update only
   size_t patch_line = 0;

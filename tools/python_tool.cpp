@@ -9,7 +9,8 @@ namespace {
 
 const char * kDescription =
     "Run Python 3 code in a sandbox (the workspace is the current directory and is writable; no network). "
-    "stdout and stderr are returned together, truncated in the middle when long (the full output is kept in a "
+    "stdout and stderr are returned together, truncated in the middle when long (the full output is kept in "
+    "a "
     "file named in the result). timeout: seconds, default 120, at most 600.";
 
 Json parameters_schema() {
@@ -26,8 +27,9 @@ Json parameters_schema() {
 
 }  // namespace
 
-ToolResult run_sandboxed_to_completion(sandbox::Request request, double timeout, const std::string & spill_prefix,
-                                       const CommandSettings & settings, const ToolContext & context) {
+ToolResult run_sandboxed_to_completion(sandbox::Request request, double timeout,
+                                       const std::string & spill_prefix, const CommandSettings & settings,
+                                       const ToolContext & context) {
   auto workspace = Workspace::open(context.workspace);
   if (!workspace) return ToolResult::error(workspace.status().message());
   auto scratch = open_scratch_folder(*workspace, context);
@@ -45,13 +47,15 @@ ToolResult run_sandboxed_to_completion(sandbox::Request request, double timeout,
   request.limits.stdout_cap_bytes = request.limits.stderr_cap_bytes = 64 * 1024;
   request.on_output = [&](int, std::string_view bytes) { spill->append(bytes); };
   auto result = sandbox::run(request, context.cancel);
-  if (!result) return ToolResult::error("the sandbox could not run the command: " + result.status().message());
+  if (!result)
+    return ToolResult::error("the sandbox could not run the command: " + result.status().message());
   CommandEnd end;
   end.exit_code = result->exit_code;
   end.signal = result->signal;
   end.timed_out = result->timed_out || result->limit == sandbox::LimitHit::wall_time;
   end.cancelled = result->limit == sandbox::LimitHit::cancelled;
-  if (result->limit != sandbox::LimitHit::none && !end.timed_out && !end.cancelled) end.limit = sandbox::limit_name(result->limit);
+  if (result->limit != sandbox::LimitHit::none && !end.timed_out && !end.cancelled)
+    end.limit = sandbox::limit_name(result->limit);
   if (result->seccomp_violation) end.extra_note = "blocked system call: " + *result->seccomp_violation;
   end.wall_seconds = result->wall_seconds;
   end.timeout_seconds = timeout;
@@ -66,7 +70,8 @@ ToolResult PythonTool::call(const Json & arguments, const ToolContext & context)
   sandbox::Request request;
   request.argv = {"python3", "-"};
   request.stdin_bytes = arguments["code"].get<std::string>();
-  return run_sandboxed_to_completion(std::move(request), timeout_argument(arguments), "python", settings_, context);
+  return run_sandboxed_to_completion(std::move(request), timeout_argument(arguments), "python", settings_,
+                                     context);
 }
 
 }  // namespace m1::tools

@@ -9,19 +9,20 @@
 namespace m1::tools {
 
 class PythonTool : public Tool {
-public:
+ public:
   explicit PythonTool(CommandSettings settings = {});
   const ToolSpec & spec() const override { return spec_; }
   ToolResult call(const Json & arguments, const ToolContext & context) override;
 
-private:
+ private:
   CommandSettings settings_;
   ToolSpec spec_;
 };
 
 // Runs `request` to completion with its merged output spilled and truncated; shared by bash's
 // one-shot mode and python.
-ToolResult run_sandboxed_to_completion(sandbox::Request request, double timeout, const std::string & spill_prefix,
-                                       const CommandSettings & settings, const ToolContext & context);
+ToolResult run_sandboxed_to_completion(sandbox::Request request, double timeout,
+                                       const std::string & spill_prefix, const CommandSettings & settings,
+                                       const ToolContext & context);
 
 }  // namespace m1::tools

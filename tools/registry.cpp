@@ -67,7 +67,8 @@ ToolResult ToolRegistry::call(const std::string & name, const Json & arguments,
   if (!tool) {
     std::string available;
     for (const std::string & n : names()) available += (available.empty() ? "" : ", ") + n;
-    return ToolResult::error("unknown tool \"" + name + "\"; available tools: " + (available.empty() ? "none" : available));
+    return ToolResult::error("unknown tool \"" + name +
+                             "\"; available tools: " + (available.empty() ? "none" : available));
   }
   const Json & schema = tool->spec().parameters;
   Json cleaned = drop_null_optionals(schema, arguments);

@@ -14,13 +14,13 @@
 namespace m1::tools {
 
 class ToolRegistry {
-public:
+ public:
   // Fails on a duplicate name or a name the tool-call format cannot carry.
   Status add(std::unique_ptr<Tool> tool);
 
   Tool * find(const std::string & name) const;
   std::vector<std::string> names() const;  // in registration order
-  Json function_list() const;               // the prompt's tool list, in registration order
+  Json function_list() const;              // the prompt's tool list, in registration order
 
   // Validates and runs one call. Safe to call from several threads at once.
   ToolResult call(const std::string & name, const Json & arguments, const ToolContext & context) const;
@@ -31,7 +31,7 @@ public:
   // Tells every tool that a session ended (persistent shells are killed).
   void end_session(const std::string & session_id) const;
 
-private:
+ private:
   std::vector<std::unique_ptr<Tool>> tools_;  // written only before calls start
 };
 

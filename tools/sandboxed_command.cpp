@@ -12,16 +12,21 @@ namespace m1::tools {
 
 std::vector<std::string> sandbox_environment() {
   const char * host_path = std::getenv("PATH");
-  std::string path = host_path && *host_path ? host_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  return {"PATH=" + path, "HOME=/tmp", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=dumb", "PAGER=cat", "GIT_PAGER=cat",
-          "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"};
+  std::string path =
+      host_path && *host_path ? host_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return {"PATH=" + path, "HOME=/tmp",     "LANG=C.UTF-8",       "LC_ALL=C.UTF-8",           "TERM=dumb",
+          "PAGER=cat",    "GIT_PAGER=cat", "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"};
 }
 
 OutputSpill::OutputSpill(const ScratchFolder & scratch, std::string name, UniqueFd fd, size_t max_bytes)
-    : folder_(&scratch.folder), name_(std::move(name)), shown_path_(scratch.shown_prefix + name_),
-      fd_(std::move(fd)), max_bytes_(max_bytes) {}
+    : folder_(&scratch.folder),
+      name_(std::move(name)),
+      shown_path_(scratch.shown_prefix + name_),
+      fd_(std::move(fd)),
+      max_bytes_(max_bytes) {}
 
-Expected<OutputSpill> OutputSpill::create(const ScratchFolder & scratch, const std::string & prefix, size_t max_bytes) {
+Expected<OutputSpill> OutputSpill::create(const ScratchFolder & scratch, const std::string & prefix,
+                                          size_t max_bytes) {
   std::string name = unique_scratch_name(prefix, ".out");
   auto fd = scratch.folder.open_beneath(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
   if (!fd) return fd.status().with_context("output file in the scratch folder");
@@ -76,18 +81,23 @@ std::string seconds_text(double seconds) {
 
 ToolResult command_result(const TruncatedOutput & output, const OutputSpill & spill, const CommandEnd & end) {
   std::string text = output.text;
-  if (text.empty()) text = "(no output)\n";
-  else if (text.back() != '\n') text += '\n';
+  if (text.empty())
+    text = "(no output)\n";
+  else if (text.back() != '\n')
+    text += '\n';
   bool failed = false;
   if (end.cancelled) {
     text += "[cancelled; the command was killed]";
     failed = true;
   } else if (end.timed_out) {
-    text += "[timed out after " + seconds_text(end.timeout_seconds) + " s; the command was killed. Run long jobs in "
-            "the background (cmd > log 2>&1 &) or raise timeout (at most " + std::to_string(kMaxTimeoutSeconds) + ")]";
+    text += "[timed out after " + seconds_text(end.timeout_seconds) +
+            " s; the command was killed. Run long jobs in "
+            "the background (cmd > log 2>&1 &) or raise timeout (at most " +
+            std::to_string(kMaxTimeoutSeconds) + ")]";
     failed = true;
   } else if (end.signal) {
-    text += "[killed by " + signal_text(end.signal) + (end.limit.empty() ? "" : ": " + end.limit + " limit reached") + "]";
+    text += "[killed by " + signal_text(end.signal) +
+            (end.limit.empty() ? "" : ": " + end.limit + " limit reached") + "]";
   } else {
     text += "[exit code " + std::to_string(end.exit_code) + "]";
   }

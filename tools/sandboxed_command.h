@@ -16,10 +16,10 @@ namespace m1::tools {
 
 struct CommandSettings {
   bool allow_network = false;
-  size_t memory_bytes = 0;                      // 0 = the sandbox's default (no limit)
+  size_t memory_bytes = 0;  // 0 = the sandbox's default (no limit)
   int max_processes = 256;
-  size_t max_spill_bytes = size_t(256) << 20;   // the full-output file stops growing here
-  TruncationLimits truncation;                  // what the model reads
+  size_t max_spill_bytes = size_t(256) << 20;  // the full-output file stops growing here
+  TruncationLimits truncation;                 // what the model reads
 };
 
 constexpr int kDefaultTimeoutSeconds = 120;
@@ -32,8 +32,9 @@ std::vector<std::string> sandbox_environment();
 // A command's merged output: written to a scratch file as it arrives (up to a cap) and kept in
 // bounded memory for the head + tail the model reads.
 class OutputSpill {
-public:
-  static Expected<OutputSpill> create(const ScratchFolder & scratch, const std::string & prefix, size_t max_bytes);
+ public:
+  static Expected<OutputSpill> create(const ScratchFolder & scratch, const std::string & prefix,
+                                      size_t max_bytes);
   OutputSpill(OutputSpill &&) = default;
   void append(std::string_view bytes);
   // The text for the model. The file is removed when nothing was dropped (the text is complete).
@@ -41,7 +42,7 @@ public:
   const std::string & path() const { return shown_path_; }
   size_t total_bytes() const { return collector_.total_bytes(); }
 
-private:
+ private:
   OutputSpill(const ScratchFolder & scratch, std::string name, UniqueFd fd, size_t max_bytes);
   const Workspace * folder_;
   std::string name_, shown_path_;
@@ -56,8 +57,8 @@ struct CommandEnd {
   int signal = 0;
   bool timed_out = false;
   bool cancelled = false;
-  std::string limit;         // a resource limit that stopped it ("memory", ...), if any
-  std::string extra_note;    // e.g. "the shell exited; the next call starts a new one"
+  std::string limit;       // a resource limit that stopped it ("memory", ...), if any
+  std::string extra_note;  // e.g. "the shell exited; the next call starts a new one"
   double wall_seconds = 0;
   double timeout_seconds = 0;
 };

@@ -70,7 +70,7 @@ std::string number_text(const Json & number) {
 }
 
 class Validator {
-public:
+ public:
   std::vector<std::string> problems;
 
   void check(const Json & schema, const Json & value, const std::string & path) {
@@ -83,7 +83,7 @@ public:
     if (value.is_object()) check_object(schema, value, path);
   }
 
-private:
+ private:
   void add(const std::string & path, const std::string & what) { problems.push_back(path + ": " + what); }
 
   bool check_type(const Json & schema, const Json & value, const std::string & path) {
@@ -122,12 +122,17 @@ private:
       auto it = schema.find(key);
       if (it == schema.end() || !it->is_number()) return;
       if (violates(v, it->template get<double>()))
-        add(path, std::string("must be ") + relation + " " + number_text(*it) + ", got " + number_text(value));
+        add(path,
+            std::string("must be ") + relation + " " + number_text(*it) + ", got " + number_text(value));
     };
-    bound("minimum", [](double x, double b) { return x < b; }, ">=");
-    bound("maximum", [](double x, double b) { return x > b; }, "<=");
-    bound("exclusiveMinimum", [](double x, double b) { return x <= b; }, ">");
-    bound("exclusiveMaximum", [](double x, double b) { return x >= b; }, "<");
+    bound(
+        "minimum", [](double x, double b) { return x < b; }, ">=");
+    bound(
+        "maximum", [](double x, double b) { return x > b; }, "<=");
+    bound(
+        "exclusiveMinimum", [](double x, double b) { return x <= b; }, ">");
+    bound(
+        "exclusiveMaximum", [](double x, double b) { return x >= b; }, "<");
   }
 
   void check_length(const Json & schema, const Json & value, const std::string & path) {
@@ -164,9 +169,10 @@ private:
         check(*prop, member.value(), child);
       } else if (additional != schema.end() && additional->is_boolean() && !additional->get<bool>()) {
         std::string allowed;
-        for (auto p = properties.begin(); p != properties.end(); ++p) allowed += (allowed.empty() ? "" : ", ") + p.key();
-        add(path, "unexpected property " + Json(member.key()).dump() + " (allowed: " +
-                      (allowed.empty() ? "none" : allowed) + ")");
+        for (auto p = properties.begin(); p != properties.end(); ++p)
+          allowed += (allowed.empty() ? "" : ", ") + p.key();
+        add(path, "unexpected property " + Json(member.key()).dump() +
+                      " (allowed: " + (allowed.empty() ? "none" : allowed) + ")");
       } else if (additional != schema.end() && additional->is_object()) {
         check(*additional, member.value(), child);
       }
@@ -178,15 +184,22 @@ private:
 
 std::string json_type_name(const Json & value) {
   switch (value.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "boolean";
-    case Json::value_t::string: return "string";
-    case Json::value_t::array: return "array";
-    case Json::value_t::object: return "object";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "boolean";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::object:
+      return "object";
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "number";
-    default: return "value";
+    case Json::value_t::number_float:
+      return "number";
+    default:
+      return "value";
   }
 }
 

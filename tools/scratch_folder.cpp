@@ -15,7 +15,7 @@ namespace {
 
 // mkdir -p for a scratch folder the operator configured outside the workspace (a trusted path).
 Status make_host_directories(const std::string & path) {
-  for (size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
     std::string prefix = slash == std::string::npos ? path : path.substr(0, slash);
     if (::mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST)
       return Status::error("scratch folder " + prefix + ": " + std::strerror(errno));
@@ -51,7 +51,8 @@ std::string unique_scratch_name(const std::string & prefix, const std::string & 
   gmtime_r(&now, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
-  return prefix + "-" + stamp + "-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) + suffix;
+  return prefix + "-" + stamp + "-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) +
+         suffix;
 }
 
 }  // namespace m1::tools

@@ -51,13 +51,14 @@ struct CompileContextDeleter {
 };
 
 Expected<std::unique_ptr<pcre2_code, CodeDeleter>> compile(const std::string & pattern, bool caseless) {
-  std::unique_ptr<pcre2_compile_context, CompileContextDeleter> context(pcre2_compile_context_create(nullptr));
+  std::unique_ptr<pcre2_compile_context, CompileContextDeleter> context(
+      pcre2_compile_context_create(nullptr));
   pcre2_set_newline(context.get(), PCRE2_NEWLINE_ANYCRLF);  // `$` before "\r\n" too
   uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_MULTILINE | (caseless ? PCRE2_CASELESS : 0);
   int error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code * code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error,
-                                    &offset, context.get());
+  pcre2_code * code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options,
+                                    &error, &offset, context.get());
   if (!code) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof message);
@@ -75,9 +76,13 @@ struct SearchOptions {
 };
 
 class Searcher {
-public:
-  Searcher(const Workspace & workspace, pcre2_code * code, const SearchOptions & options, const ToolContext & context)
-      : workspace_(workspace), code_(code), options_(options), context_(context),
+ public:
+  Searcher(const Workspace & workspace, pcre2_code * code, const SearchOptions & options,
+           const ToolContext & context)
+      : workspace_(workspace),
+        code_(code),
+        options_(options),
+        context_(context),
         match_data_(pcre2_match_data_create_from_pattern(code, nullptr)) {}
 
   size_t n_matches = 0, n_files_matched = 0, n_files_searched = 0;
@@ -88,7 +93,8 @@ public:
   void load_ancestor_ignores(const std::string & relative) {
     load_ignore(".");
     size_t slash = 0;
-    while ((slash = relative.find('/', slash + 1)) != std::string::npos) load_ignore(relative.substr(0, slash));
+    while ((slash = relative.find('/', slash + 1)) != std::string::npos)
+      load_ignore(relative.substr(0, slash));
     if (relative != ".") load_ignore(relative);
   }
 
@@ -102,7 +108,8 @@ public:
       if (e.is_symlink) continue;
       std::string path = folder == "." ? e.name : folder + "/" + e.name;
       if (e.is_directory) {
-        if (e.name == ".git" || e.name == ".m1" || is_ignored(ignores_, path, true) || excluded(path)) continue;
+        if (e.name == ".git" || e.name == ".m1" || is_ignored(ignores_, path, true) || excluded(path))
+          continue;
         walk(path);
       } else if (e.is_regular && !is_ignored(ignores_, path, false) && !excluded(path) && included(path)) {
         search_file(path);
@@ -112,8 +119,14 @@ public:
   }
 
   void search_file(const std::string & path) {
-    if (context_.cancelled()) { cancelled = true; return; }
-    if (n_matches >= options_.max_results) { capped = true; return; }
+    if (context_.cancelled()) {
+      cancelled = true;
+      return;
+    }
+    if (n_matches >= options_.max_results) {
+      capped = true;
+      return;
+    }
     auto bytes = workspace_.read_file(path, kMaxTextFileBytes);
     if (!bytes || looks_binary(*bytes)) return;
     ++n_files_searched;
@@ -125,7 +138,7 @@ public:
 
   bool stopped() const { return capped || output_full || cancelled; }
 
-private:
+ private:
   void load_ignore(const std::string & folder) {
     loaded_.insert(folder);
     auto content = workspace_.read_file(folder == "." ? ".gitignore" : folder + "/.gitignore", 1 << 20);
@@ -143,7 +156,9 @@ private:
     return false;
   }
   bool excluded(const std::string & path) const { return any_glob(options_.exclude, path); }
-  bool included(const std::string & path) const { return options_.include.empty() || any_glob(options_.include, path); }
+  bool included(const std::string & path) const {
+    return options_.include.empty() || any_glob(options_.include, path);
+  }
 
   // 0-based numbers of the lines where a match starts; at most what the result cap still allows.
   std::vector<size_t> matching_lines(const std::string & text) {
@@ -166,14 +181,16 @@ private:
     return lines;
   }
 
-  void append_file_listing(const std::string & path, const std::string & text, const std::vector<size_t> & hits) {
+  void append_file_listing(const std::string & path, const std::string & text,
+                           const std::vector<size_t> & hits) {
     auto lines = split_lines_keep_endings(text);
     std::set<size_t> hit_set(hits.begin(), hits.end());
     std::vector<size_t> shown;  // ascending, each line once even where contexts overlap
     for (size_t hit : hits) {
       size_t from = hit >= options_.context ? hit - options_.context : 0;
       size_t to = std::min(lines.size() - 1, hit + options_.context);
-      for (size_t i = shown.empty() ? from : std::max(from, shown.back() + 1); i <= to; ++i) shown.push_back(i);
+      for (size_t i = shown.empty() ? from : std::max(from, shown.back() + 1); i <= to; ++i)
+        shown.push_back(i);
     }
     size_t previous = SIZE_MAX;
     for (size_t i : shown) {
@@ -197,7 +214,8 @@ private:
     listing += path + separator + std::to_string(index + 1) + separator;
     if (content.size() > SearchTool::kMaxLineBytes) {
       listing += utf8_prefix(content, SearchTool::kMaxLineBytes);
-      listing += " [... " + std::to_string(content.size() - utf8_prefix(content, SearchTool::kMaxLineBytes).size()) +
+      listing += " [... " +
+                 std::to_string(content.size() - utf8_prefix(content, SearchTool::kMaxLineBytes).size()) +
                  " more bytes]";
     } else {
       listing += content;
@@ -219,8 +237,10 @@ std::string summary(const Searcher & searcher, const std::string & pattern, cons
   if (searcher.n_matches == 0)
     return "No matches for /" + pattern + "/ in " + where + " (" + std::to_string(searcher.n_files_searched) +
            " files searched).\n";
-  std::string text = std::to_string(searcher.n_matches) + (searcher.n_matches == 1 ? " matching line" : " matching lines") +
-                     " in " + std::to_string(searcher.n_files_matched) + (searcher.n_files_matched == 1 ? " file" : " files") + ":\n";
+  std::string text = std::to_string(searcher.n_matches) +
+                     (searcher.n_matches == 1 ? " matching line" : " matching lines") + " in " +
+                     std::to_string(searcher.n_files_matched) +
+                     (searcher.n_files_matched == 1 ? " file" : " files") + ":\n";
   text += searcher.listing;
   if (searcher.capped)
     text += "[stopped at max_results = " + std::to_string(searcher.n_matches) +

@@ -9,7 +9,7 @@
 namespace m1::tools {
 
 class SearchTool : public Tool {
-public:
+ public:
   SearchTool();
   const ToolSpec & spec() const override { return spec_; }
   ToolResult call(const Json & arguments, const ToolContext & context) override;
@@ -18,7 +18,7 @@ public:
   static constexpr size_t kMaxOutputBytes = 24000;  // the listing stops here, with a note
   static constexpr size_t kMaxLineBytes = 400;      // longer lines are clipped in the listing
 
-private:
+ private:
   ToolSpec spec_;
 };
 

@@ -72,7 +72,8 @@ std::string_view utf8_suffix(std::string_view text, size_t max_bytes) {
 
 size_t line_number_at(std::string_view text, size_t offset) {
   offset = std::min(offset, text.size());
-  return 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+  return 1 + static_cast<size_t>(
+                 std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
 }
 
 }  // namespace m1::tools
@@ -89,12 +90,14 @@ Expected<std::string> read_text_file(const Workspace & workspace, const std::str
   if (info->is_directory) return Status::error(shown_path + ": is a directory, not a file");
   if (!info->is_regular) return Status::error(shown_path + ": is not a regular file");
   if (info->size > kMaxTextFileBytes)
-    return Status::error(shown_path + ": is " + std::to_string(info->size) + " bytes; text tools handle files up to " +
-                         std::to_string(kMaxTextFileBytes >> 20) + " MiB (use bash with head, tail or sed -n)");
+    return Status::error(shown_path + ": is " + std::to_string(info->size) +
+                         " bytes; text tools handle files up to " + std::to_string(kMaxTextFileBytes >> 20) +
+                         " MiB (use bash with head, tail or sed -n)");
   auto bytes = workspace.read_file(relative_path, kMaxTextFileBytes);
   if (!bytes) return Status::error(restate(bytes.status(), relative_path, shown_path));
   if (looks_binary(*bytes))
-    return Status::error(shown_path + ": looks like a binary file (it contains NUL bytes); text tools only handle text");
+    return Status::error(shown_path +
+                         ": looks like a binary file (it contains NUL bytes); text tools only handle text");
   return bytes;
 }
 

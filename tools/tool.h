@@ -30,10 +30,10 @@ struct ToolResult {
 // touch; the scratch folder (inside the workspace by default, so the model can read what lands
 // there) receives spilled outputs and the edit history.
 struct ToolContext {
-  std::string workspace;    // absolute host path of the workspace root
-  std::string scratch_dir;  // absolute, or relative to the workspace; empty = .m1/scratch
+  std::string workspace;                       // absolute host path of the workspace root
+  std::string scratch_dir;                     // absolute, or relative to the workspace; empty = .m1/scratch
   const std::atomic<bool> * cancel = nullptr;  // set by another thread to stop the call
-  std::string session_id;   // tools keep per-session state (the persistent shell) under this key
+  std::string session_id;  // tools keep per-session state (the persistent shell) under this key
 
   bool cancelled() const { return cancel && cancel->load(std::memory_order_relaxed); }
   std::string scratch() const { return scratch_dir.empty() ? ".m1/scratch" : scratch_dir; }
@@ -43,7 +43,7 @@ struct ToolContext {
 // may run on several threads at once (implementations guard their own state), and reports
 // every failure as a result with is_error set.
 class Tool {
-public:
+ public:
   virtual ~Tool() = default;
   virtual const ToolSpec & spec() const = 0;
   virtual ToolResult call(const Json & arguments, const ToolContext & context) = 0;

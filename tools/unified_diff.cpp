@@ -29,11 +29,15 @@ std::vector<Op> myers(const Lines & a, size_t a0, size_t a1, const Lines & b, si
   for (long d = 0; d <= max_d && found_d < 0; ++d) {
     trace.push_back(v);
     for (long k = -d; k <= d; k += 2) {
-      long x = (k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1])) ? v[offset + k + 1] : v[offset + k - 1] + 1;
+      long x = (k == -d || (k != d && v[offset + k - 1] < v[offset + k + 1])) ? v[offset + k + 1]
+                                                                              : v[offset + k - 1] + 1;
       long y = x - k;
       while (x < n && y < m && a[a0 + x] == b[b0 + y]) ++x, ++y;
       v[offset + k] = x;
-      if (x >= n && y >= m) { found_d = d; break; }
+      if (x >= n && y >= m) {
+        found_d = d;
+        break;
+      }
     }
   }
   std::vector<Op> ops;
@@ -51,11 +55,17 @@ std::vector<Op> myers(const Lines & a, size_t a0, size_t a1, const Lines & b, si
     long prev_k = down ? k + 1 : k - 1;
     long prev_x = prev[offset + prev_k];
     long prev_y = prev_x - prev_k;
-    while (x > prev_x + (down ? 0 : 1) && y > prev_y + (down ? 1 : 0)) { ops.push_back(Op::equal); --x, --y; }
+    while (x > prev_x + (down ? 0 : 1) && y > prev_y + (down ? 1 : 0)) {
+      ops.push_back(Op::equal);
+      --x, --y;
+    }
     ops.push_back(down ? Op::insert : Op::remove);
     x = prev_x, y = prev_y;
   }
-  while (x > 0 && y > 0) { ops.push_back(Op::equal); --x, --y; }
+  while (x > 0 && y > 0) {
+    ops.push_back(Op::equal);
+    --x, --y;
+  }
   std::reverse(ops.begin(), ops.end());
   return ops;
 }
@@ -111,16 +121,22 @@ std::string unified_diff(std::string_view before, std::string_view after, const 
       while (end < ops.size() && ops[end] != Op::equal) ++end;
       size_t run = end;
       while (run < ops.size() && ops[run] == Op::equal) ++run;
-      if (run < ops.size() && run - end <= 2 * context_lines) { end = run; continue; }
+      if (run < ops.size() && run - end <= 2 * context_lines) {
+        end = run;
+        continue;
+      }
       end = std::min(ops.size(), end + context_lines);
       break;
     }
     out += "@@ -" + range_text(at_a[start], at_a[end] - at_a[start]) + " +" +
            range_text(at_b[start], at_b[end] - at_b[start]) + " @@\n";
     for (size_t k = start; k < end; ++k) {
-      if (ops[k] == Op::equal) append_line(out, ' ', a[at_a[k]]);
-      else if (ops[k] == Op::remove) append_line(out, '-', a[at_a[k]]);
-      else append_line(out, '+', b[at_b[k]]);
+      if (ops[k] == Op::equal)
+        append_line(out, ' ', a[at_a[k]]);
+      else if (ops[k] == Op::remove)
+        append_line(out, '-', a[at_a[k]]);
+      else
+        append_line(out, '+', b[at_b[k]]);
     }
     i = end;
   }

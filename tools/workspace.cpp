@@ -49,16 +49,27 @@ int openat2_beneath(int dir_fd, const std::string & path, int flags, mode_t mode
 
 std::string describe_errno(const std::string & shown_path, int error) {
   switch (error) {
-    case EXDEV: return shown_path + ": resolves outside the workspace (through \"..\" or a symlink); only files inside it can be used";
-    case ELOOP: return shown_path + ": too many levels of symlinks, or a /proc magic link";
-    case ENOENT: return shown_path + ": no such file or directory";
-    case ENOTDIR: return shown_path + ": a component of the path is not a directory";
-    case EISDIR: return shown_path + ": is a directory";
+    case EXDEV:
+      return shown_path +
+             ": resolves outside the workspace (through \"..\" or a symlink); only files inside it can be "
+             "used";
+    case ELOOP:
+      return shown_path + ": too many levels of symlinks, or a /proc magic link";
+    case ENOENT:
+      return shown_path + ": no such file or directory";
+    case ENOTDIR:
+      return shown_path + ": a component of the path is not a directory";
+    case EISDIR:
+      return shown_path + ": is a directory";
     case EACCES:
-    case EPERM: return shown_path + ": permission denied";
-    case ENOSPC: return shown_path + ": no space left on the device";
-    case EROFS: return shown_path + ": the file system is read-only";
-    default: return shown_path + ": " + std::strerror(error);
+    case EPERM:
+      return shown_path + ": permission denied";
+    case ENOSPC:
+      return shown_path + ": no space left on the device";
+    case EROFS:
+      return shown_path + ": the file system is read-only";
+    default:
+      return shown_path + ": " + std::strerror(error);
   }
 }
 
@@ -97,7 +108,8 @@ Status write_all(int fd, const std::string & bytes, const std::string & shown_pa
 
 }  // namespace
 
-std::string restate(const Status & status, const std::string & relative_path, const std::string & shown_path) {
+std::string restate(const Status & status, const std::string & relative_path,
+                    const std::string & shown_path) {
   const std::string & message = status.message();
   if (message.compare(0, relative_path.size() + 2, relative_path + ": ") == 0)
     return shown_path + message.substr(relative_path.size());
@@ -129,14 +141,16 @@ Expected<std::string> normalize_relative_path(const std::string & path) {
 Expected<Workspace> Workspace::open(const std::string & root) {
   if (root.empty()) return Status::error("workspace: no folder given");
   char resolved[PATH_MAX];
-  if (!::realpath(root.c_str(), resolved)) return Status::error("workspace " + root + ": " + std::strerror(errno));
+  if (!::realpath(root.c_str(), resolved))
+    return Status::error("workspace " + root + ": " + std::strerror(errno));
   UniqueFd fd(::open(resolved, O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return Status::error("workspace " + root + ": " + std::strerror(errno));
   // The probe: confinement is built on openat2, so its absence must stop the file tools.
   UniqueFd probe(openat2_beneath(fd.get(), ".", O_PATH | O_DIRECTORY, 0));
   if (!probe.valid()) {
     if (errno == ENOSYS || errno == EPERM)
-      return Status::error("workspace " + root + ": the openat2 system call is not available (Linux >= 5.6 "
+      return Status::error("workspace " + root +
+                           ": the openat2 system call is not available (Linux >= 5.6 "
                            "needed, and no seccomp filter denying it); file tools refuse to run unconfined");
     return Status::error("workspace " + root + ": openat2 failed: " + std::strerror(errno));
   }
@@ -151,8 +165,14 @@ Expected<std::string> Workspace::relative(const std::string & path) const {
   std::string rest = path;
   if (path[0] == '/') {
     auto strip = [&](const std::string & prefix) {
-      if (prefix == "/") { rest = path.substr(1); return true; }
-      if (path == prefix) { rest = "."; return true; }
+      if (prefix == "/") {
+        rest = path.substr(1);
+        return true;
+      }
+      if (path == prefix) {
+        rest = ".";
+        return true;
+      }
       if (path.compare(0, prefix.size(), prefix) == 0 && path[prefix.size()] == '/') {
         rest = path.substr(prefix.size() + 1);
         return true;
@@ -163,7 +183,8 @@ Expected<std::string> Workspace::relative(const std::string & path) const {
       return Status::error(path + ": is outside the workspace " + root_ + "; use a path inside it");
   }
   auto normalized = normalize_relative_path(rest);
-  if (!normalized) return Status::error(path + ": is outside the workspace " + root_ + "; use a path inside it");
+  if (!normalized)
+    return Status::error(path + ": is outside the workspace " + root_ + "; use a path inside it");
   return normalized;
 }
 
@@ -215,7 +236,9 @@ Expected<std::string> Workspace::read_file(const std::string & relative_path, ui
     if (n < 0) return errno_status(relative_path, errno);
     if (n == 0) break;
     done += static_cast<size_t>(n);
-    if (done > max_bytes) return Status::error(relative_path + ": grew beyond " + std::to_string(max_bytes) + " bytes while being read");
+    if (done > max_bytes)
+      return Status::error(relative_path + ": grew beyond " + std::to_string(max_bytes) +
+                           " bytes while being read");
   }
   bytes.resize(done);
   return bytes;
@@ -245,10 +268,12 @@ Status Workspace::write_in_folder(int folder_fd, const std::string & name, const
   bool replacing = ::fstatat(folder_fd, name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
   if (replacing && !S_ISREG(old.st_mode)) return Status::error(shown_path + ": is not a regular file");
   std::string temporary = temporary_name(name);
-  UniqueFd out(::openat(folder_fd, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+  UniqueFd out(
+      ::openat(folder_fd, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
   if (!out.valid()) return errno_status(shown_path, errno);
   Status written = write_all(out.get(), bytes, shown_path);
-  if (written.ok() && replacing && ::fchmod(out.get(), old.st_mode & 07777) != 0) written = errno_status(shown_path, errno);
+  if (written.ok() && replacing && ::fchmod(out.get(), old.st_mode & 07777) != 0)
+    written = errno_status(shown_path, errno);
   if (written.ok() && ::close(out.release()) != 0) written = errno_status(shown_path, errno);
   if (written.ok() && ::renameat(folder_fd, temporary.c_str(), folder_fd, name.c_str()) != 0)
     written = errno_status(shown_path, errno);
@@ -256,11 +281,13 @@ Status Workspace::write_in_folder(int folder_fd, const std::string & name, const
   return written;
 }
 
-Status Workspace::write_file(const std::string & relative_path, const std::string & bytes, bool make_parents) const {
+Status Workspace::write_file(const std::string & relative_path, const std::string & bytes,
+                             bool make_parents) const {
   auto target = resolve_symlinked_target(relative_path);
   if (!target) return target.status();
   auto [parent, name] = split_parent(*target);
-  if (name.empty() || name == "." || name == "..") return Status::error(relative_path + ": is not a file path");
+  if (name.empty() || name == "." || name == "..")
+    return Status::error(relative_path + ": is not a file path");
   if (make_parents) M1_RETURN_IF_ERROR(make_directories(parent));
   auto folder = open_beneath(parent, O_PATH | O_DIRECTORY);
   if (!folder) return Status::error(describe_errno(relative_path, errno));
@@ -269,7 +296,8 @@ Status Workspace::write_file(const std::string & relative_path, const std::strin
 
 Status Workspace::remove_file(const std::string & relative_path) const {
   auto [parent, name] = split_parent(relative_path);
-  if (name.empty() || name == "." || name == "..") return Status::error(relative_path + ": is not a file path");
+  if (name.empty() || name == "." || name == "..")
+    return Status::error(relative_path + ": is not a file path");
   auto folder = open_beneath(parent, O_PATH | O_DIRECTORY);
   if (!folder) return folder.status();
   if (::unlinkat(folder->get(), name.c_str(), 0) != 0) return errno_status(relative_path, errno);

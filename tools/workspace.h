@@ -19,7 +19,7 @@ namespace m1::tools {
 
 // An owned file descriptor.
 class UniqueFd {
-public:
+ public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
   UniqueFd(UniqueFd && other) noexcept : fd_(other.release()) {}
@@ -28,10 +28,14 @@ public:
   UniqueFd & operator=(const UniqueFd &) = delete;
   ~UniqueFd();
   int get() const { return fd_; }
-  int release() { int fd = fd_; fd_ = -1; return fd; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   bool valid() const { return fd_ >= 0; }
 
-private:
+ private:
   int fd_ = -1;
 };
 
@@ -51,7 +55,7 @@ struct DirectoryEntry {
 };
 
 class Workspace {
-public:
+ public:
   // Opens `root` (must be an existing directory). Fails with a clear message when openat2 is
   // unavailable here.
   static Expected<Workspace> open(const std::string & root);
@@ -82,7 +86,7 @@ public:
   // A workspace rooted at a folder of this one, opened beneath this root.
   Expected<Workspace> subfolder(const std::string & relative_path) const;
 
-private:
+ private:
   Workspace(std::string root, std::string given_root, UniqueFd fd)
       : root_(std::move(root)), given_root_(std::move(given_root)), root_fd_(std::move(fd)) {}
   Expected<std::string> resolve_symlinked_target(const std::string & relative_path) const;

@@ -55,7 +55,8 @@ void add_tool_command(CLI::App & app, CommandList & commands) {
   tool->require_subcommand(1, 1);
   CLI::App * call = tool->add_subcommand("call", "one tool call, result as JSON");
   auto options = std::make_shared<ToolCallOptions>();
-  call->add_option("name", options->name, "tool name (bash, python, str_replace_based_edit_tool, search, apply_patch)")
+  call->add_option("name", options->name,
+                   "tool name (bash, python, str_replace_based_edit_tool, search, apply_patch)")
       ->required();
   call->add_option("--workspace", options->workspace, "the folder the tool may use")->required();
   call->add_option("--args", options->arguments, "the arguments, one JSON object")->required();

@@ -39,13 +39,15 @@ TEST(PatchFormat, MalformedPatchesSayWhereAndWhy) {
             "the patch changes no file (no *** Add, Delete or Update File section)");
   EXPECT_EQ(parse_patch("*** Begin Patch\n*** Add File: a\nno plus\n*** End Patch").status().message(),
             "patch line 3: in \"*** Add File: a\" every line must start with '+', found \"no plus\"");
-  EXPECT_EQ(parse_patch("*** Begin Patch\n*** Update File: a\n@@\n x\n?bad\n*** End Patch").status().message(),
-            "patch line 5: a hunk line must start with ' ' (context), '-' (remove) or '+' (add), found \"?bad\"");
+  EXPECT_EQ(
+      parse_patch("*** Begin Patch\n*** Update File: a\n@@\n x\n?bad\n*** End Patch").status().message(),
+      "patch line 5: a hunk line must start with ' ' (context), '-' (remove) or '+' (add), found \"?bad\"");
   EXPECT_EQ(parse_patch("*** Begin Patch\n*** Update File: a\n*** End Patch").status().message(),
             "patch line 2: \"*** Update File: a\" has no hunks");
-  EXPECT_EQ(parse_patch("*** Begin Patch\n*** Frobnicate File: a\n*** End Patch").status().message(),
-            "patch line 2: expected \"*** Add File: \", \"*** Delete File: \" or \"*** Update File: \", found "
-            "\"*** Frobnicate File: a\"");
+  EXPECT_EQ(
+      parse_patch("*** Begin Patch\n*** Frobnicate File: a\n*** End Patch").status().message(),
+      "patch line 2: expected \"*** Add File: \", \"*** Delete File: \" or \"*** Update File: \", found "
+      "\"*** Frobnicate File: a\"");
   EXPECT_EQ(parse_patch("*** Begin Patch\n*** Update File: a\n@@\n*** End Patch").status().message(),
             "patch line 3: the hunk has no lines (each line starts with ' ', '-' or '+')");
 }
@@ -53,7 +55,7 @@ TEST(PatchFormat, MalformedPatchesSayWhereAndWhy) {
 namespace {
 
 class ApplyPatchTest : public m1::test::WorkspaceTest {
-protected:
+ protected:
   void SetUp() override {
     WorkspaceTest::SetUp();
     ASSERT_TRUE(registry.add(std::make_unique<ApplyPatchTool>()).ok());
@@ -68,21 +70,26 @@ protected:
 
 TEST_F(ApplyPatchTest, UpdateWithContext) {
   write("src/app.py", "import os\n\ndef main():\n    print('hi')\n    return 0\n");
-  ToolResult r = apply("*** Update File: src/app.py\n@@ def main():\n-    print('hi')\n+    print('hello')\n     return 0\n");
+  ToolResult r = apply(
+      "*** Update File: src/app.py\n@@ def main():\n-    print('hi')\n+    print('hello')\n     return 0\n");
   EXPECT_FALSE(r.is_error) << r.text;
   EXPECT_EQ(r.text, "Success. Updated the following files:\nM src/app.py\n");
   EXPECT_EQ(read("src/app.py"), "import os\n\ndef main():\n    print('hello')\n    return 0\n");
-  EXPECT_EQ(r.metadata["diff"], "--- a/src/app.py\n+++ b/src/app.py\n@@ -1,5 +1,5 @@\n import os\n \n def main():\n"
-                                "-    print('hi')\n+    print('hello')\n     return 0\n");
+  EXPECT_EQ(r.metadata["diff"],
+            "--- a/src/app.py\n+++ b/src/app.py\n@@ -1,5 +1,5 @@\n import os\n \n def main():\n"
+            "-    print('hi')\n+    print('hello')\n     return 0\n");
 }
 
 TEST_F(ApplyPatchTest, AddDeleteAndMove) {
   write("old.txt", "bye\n");
   write("a.txt", "1\n2\n3\n");
-  ToolResult r = apply("*** Add File: dir/new.txt\n+hello\n+world\n*** Delete File: old.txt\n"
-                       "*** Update File: a.txt\n*** Move to: b/a.txt\n@@\n 1\n-2\n+two\n");
+  ToolResult r = apply(
+      "*** Add File: dir/new.txt\n+hello\n+world\n*** Delete File: old.txt\n"
+      "*** Update File: a.txt\n*** Move to: b/a.txt\n@@\n 1\n-2\n+two\n");
   EXPECT_FALSE(r.is_error) << r.text;
-  EXPECT_EQ(r.text, "Success. Updated the following files:\nA dir/new.txt\nD old.txt\nM b/a.txt (moved from a.txt)\n");
+  EXPECT_EQ(
+      r.text,
+      "Success. Updated the following files:\nA dir/new.txt\nD old.txt\nM b/a.txt (moved from a.txt)\n");
   EXPECT_EQ(read("dir/new.txt"), "hello\nworld\n");
   EXPECT_FALSE(exists("old.txt"));
   EXPECT_FALSE(exists("a.txt"));
@@ -91,7 +98,9 @@ TEST_F(ApplyPatchTest, AddDeleteAndMove) {
 
 TEST_F(ApplyPatchTest, SeveralHunksApplyInOrderAndAnchorsDisambiguate) {
   write("f.py", "def a():\n    return 1\n\ndef b():\n    return 1\n\ndef c():\n    return 1\n");
-  ToolResult r = apply("*** Update File: f.py\n@@ def b():\n-    return 1\n+    return 2\n@@ def c():\n-    return 1\n+    return 3\n");
+  ToolResult r = apply(
+      "*** Update File: f.py\n@@ def b():\n-    return 1\n+    return 2\n@@ def c():\n-    return 1\n+    "
+      "return 3\n");
   EXPECT_FALSE(r.is_error) << r.text;
   EXPECT_EQ(read("f.py"), "def a():\n    return 1\n\ndef b():\n    return 2\n\ndef c():\n    return 3\n");
 }
@@ -137,38 +146,46 @@ TEST_F(ApplyPatchTest, AHunkThatDoesNotMatchChangesNothing) {
   write("b.txt", "x\ny\n");
   ToolResult r = apply("*** Update File: a.txt\n@@\n-1\n+one\n*** Update File: b.txt\n@@\n x\n-q\n+z\n");
   EXPECT_TRUE(r.is_error);
-  EXPECT_EQ(r.text, "the patch was not applied (no file was changed): hunk 1 of b.txt (patch line 7) did not match: "
-                    "these lines were not found:\n  x\n  q\nView the file and copy the context and '-' lines exactly.");
+  EXPECT_EQ(
+      r.text,
+      "the patch was not applied (no file was changed): hunk 1 of b.txt (patch line 7) did not match: "
+      "these lines were not found:\n  x\n  q\nView the file and copy the context and '-' lines exactly.");
   EXPECT_EQ(read("a.txt"), "1\n2\n");
   EXPECT_EQ(read("b.txt"), "x\ny\n");
 }
 
 TEST_F(ApplyPatchTest, MissingAnchorIsNamed) {
   write("a.txt", "1\n");
-  EXPECT_EQ(apply("*** Update File: a.txt\n@@ def nowhere():\n-1\n+2\n").text,
-            "the patch was not applied (no file was changed): hunk 1 of a.txt (patch line 3) did not match: the @@ "
-            "line \"def nowhere():\" was not found");
+  EXPECT_EQ(
+      apply("*** Update File: a.txt\n@@ def nowhere():\n-1\n+2\n").text,
+      "the patch was not applied (no file was changed): hunk 1 of a.txt (patch line 3) did not match: the @@ "
+      "line \"def nowhere():\" was not found");
 }
 
 TEST_F(ApplyPatchTest, FileStateErrors) {
   write("exists.txt", "x\n");
-  EXPECT_EQ(apply("*** Add File: exists.txt\n+y\n").text,
-            "the patch was not applied (no file was changed): exists.txt: already exists; use \"*** Update File: "
-            "exists.txt\" to change it");
-  EXPECT_EQ(apply("*** Delete File: missing.txt\n").text,
-            "the patch was not applied (no file was changed): missing.txt: no such file; check the path (\"*** Add "
-            "File\" creates one)");
-  EXPECT_EQ(apply("*** Update File: missing.txt\n@@\n-a\n+b\n").text,
-            "the patch was not applied (no file was changed): missing.txt: no such file; check the path (\"*** Add "
-            "File\" creates one)");
+  EXPECT_EQ(
+      apply("*** Add File: exists.txt\n+y\n").text,
+      "the patch was not applied (no file was changed): exists.txt: already exists; use \"*** Update File: "
+      "exists.txt\" to change it");
+  EXPECT_EQ(
+      apply("*** Delete File: missing.txt\n").text,
+      "the patch was not applied (no file was changed): missing.txt: no such file; check the path (\"*** Add "
+      "File\" creates one)");
+  EXPECT_EQ(
+      apply("*** Update File: missing.txt\n@@\n-a\n+b\n").text,
+      "the patch was not applied (no file was changed): missing.txt: no such file; check the path (\"*** Add "
+      "File\" creates one)");
   write("other.txt", "o\n");
-  EXPECT_EQ(apply("*** Update File: exists.txt\n*** Move to: other.txt\n@@\n-x\n+y\n").text,
-            "the patch was not applied (no file was changed): other.txt: already exists; \"*** Move to\" does not "
-            "overwrite");
+  EXPECT_EQ(
+      apply("*** Update File: exists.txt\n*** Move to: other.txt\n@@\n-x\n+y\n").text,
+      "the patch was not applied (no file was changed): other.txt: already exists; \"*** Move to\" does not "
+      "overwrite");
   write("bin.dat", std::string("a\0b", 3));
-  EXPECT_EQ(apply("*** Update File: bin.dat\n@@\n-a\n+b\n").text,
-            "the patch was not applied (no file was changed): bin.dat: looks like a binary file (it contains NUL "
-            "bytes); text tools only handle text");
+  EXPECT_EQ(
+      apply("*** Update File: bin.dat\n@@\n-a\n+b\n").text,
+      "the patch was not applied (no file was changed): bin.dat: looks like a binary file (it contains NUL "
+      "bytes); text tools only handle text");
   EXPECT_EQ(read("exists.txt"), "x\n");
 }
 
@@ -182,8 +199,8 @@ TEST_F(ApplyPatchTest, PathsOutsideTheWorkspaceAreRefused) {
   symlink(outside, "out");
   write("../outside/t.txt", "t\n");
   EXPECT_EQ(apply("*** Add File: ../escape.txt\n+x\n").text,
-            "the patch was not applied (no file was changed): ../escape.txt: is outside the workspace " + root +
-                "; use a path inside it");
+            "the patch was not applied (no file was changed): ../escape.txt: is outside the workspace " +
+                root + "; use a path inside it");
   EXPECT_TRUE(apply("*** Update File: out/t.txt\n@@\n-t\n+u\n").is_error);
   EXPECT_TRUE(apply("*** Add File: out/new.txt\n+x\n").is_error);
   EXPECT_TRUE(apply("*** Delete File: /etc/hostname\n").is_error);
@@ -195,15 +212,18 @@ TEST_F(ApplyPatchTest, PathsOutsideTheWorkspaceAreRefused) {
 // created) restores the files already written.
 TEST_F(ApplyPatchTest, AFailedWriteRollsBackTheOthers) {
   write("a.txt", "1\n");
-  ToolResult r = apply("*** Update File: a.txt\n@@\n-1\n+2\n*** Add File: d\n+file\n*** Add File: d/x.txt\n+x\n");
+  ToolResult r =
+      apply("*** Update File: a.txt\n@@\n-1\n+2\n*** Add File: d\n+file\n*** Add File: d/x.txt\n+x\n");
   EXPECT_TRUE(r.is_error);
-  EXPECT_EQ(r.text, "the patch was not applied: d/x.txt: d: exists and is not a directory; no file was changed");
+  EXPECT_EQ(r.text,
+            "the patch was not applied: d/x.txt: d: exists and is not a directory; no file was changed");
   EXPECT_EQ(read("a.txt"), "1\n");
   EXPECT_FALSE(exists("d"));
 }
 
 TEST_F(ApplyPatchTest, SeveralSectionsOnOneFileCompose) {
   write("a.txt", "1\n2\n3\n");
-  EXPECT_FALSE(apply("*** Update File: a.txt\n@@\n-1\n+one\n*** Update File: a.txt\n@@\n-3\n+three\n").is_error);
+  EXPECT_FALSE(
+      apply("*** Update File: a.txt\n@@\n-1\n+one\n*** Update File: a.txt\n@@\n-3\n+three\n").is_error);
   EXPECT_EQ(read("a.txt"), "one\n2\nthree\n");
 }

@@ -20,7 +20,7 @@ using namespace m1::tools;
 namespace {
 
 class CommandToolTest : public m1::test::WorkspaceTest {
-protected:
+ protected:
   void SetUp() override {
     m1::sandbox::ProbeResult userns = m1::sandbox::probe_user_namespaces();
     if (!userns.usable) GTEST_SKIP() << "the sandbox needs user namespaces: " << userns.reason;
@@ -58,7 +58,8 @@ TEST(OutputCollector, MatchesTruncationOfTheWholeStream) {
   TruncationLimits limits{2000, 40};
   for (size_t chunk : {1ul, 7ul, 333ul, 100000ul}) {
     OutputCollector collector(4096);  // far smaller than the text: the middle is dropped on the way
-    for (size_t at = 0; at < text.size(); at += chunk) collector.append(std::string_view(text).substr(at, chunk));
+    for (size_t at = 0; at < text.size(); at += chunk)
+      collector.append(std::string_view(text).substr(at, chunk));
     TruncatedOutput expected = truncate_head_tail(text, limits, "/f"), got = collector.finish(limits, "/f");
     EXPECT_EQ(got.text, expected.text) << "chunk " << chunk;
     EXPECT_EQ(got.dropped_bytes, expected.dropped_bytes);
@@ -77,11 +78,13 @@ TEST_F(CommandToolTest, BashReportsOutputAndExitCode) {
 }
 
 TEST_F(CommandToolTest, StdoutAndStderrKeepTheirOrder) {
-  EXPECT_EQ(bash({{"command", "echo a; sleep 0.05; echo b >&2; sleep 0.05; echo c"}}).text, "a\nb\nc\n[exit code 0]");
+  EXPECT_EQ(bash({{"command", "echo a; sleep 0.05; echo b >&2; sleep 0.05; echo c"}}).text,
+            "a\nb\nc\n[exit code 0]");
 }
 
 TEST_F(CommandToolTest, RunsInTheWorkspaceWhichIsWritable) {
-  ToolResult r = bash({{"command", "pwd; echo data > made.txt; touch /etc/m1-tools-test 2>/dev/null || echo refused"}});
+  ToolResult r =
+      bash({{"command", "pwd; echo data > made.txt; touch /etc/m1-tools-test 2>/dev/null || echo refused"}});
   EXPECT_EQ(r.text, root + "\nrefused\n[exit code 0]");
   EXPECT_EQ(read("made.txt"), "data\n");
 }
@@ -101,7 +104,8 @@ TEST_F(CommandToolTest, LargeOutputIsTruncatedAndKeptInFull) {
 
 TEST_F(CommandToolTest, SmallOutputLeavesNoFileBehind) {
   bash({{"command", "echo small"}});
-  EXPECT_TRUE(!std::filesystem::exists(root + "/.m1/scratch") || std::filesystem::is_empty(root + "/.m1/scratch"));
+  EXPECT_TRUE(!std::filesystem::exists(root + "/.m1/scratch") ||
+              std::filesystem::is_empty(root + "/.m1/scratch"));
 }
 
 TEST_F(CommandToolTest, TimeoutKillsTheCommand) {
@@ -109,8 +113,10 @@ TEST_F(CommandToolTest, TimeoutKillsTheCommand) {
   ToolResult r = bash({{"command", "echo started; sleep 30"}, {"timeout", 1}});
   EXPECT_LT(seconds_since(start), 10);
   EXPECT_TRUE(r.is_error);
-  EXPECT_EQ(r.text, "started\n[timed out after 1 s; the command was killed. Run long jobs in the background (cmd > log "
-                    "2>&1 &) or raise timeout (at most 600)]");
+  EXPECT_EQ(
+      r.text,
+      "started\n[timed out after 1 s; the command was killed. Run long jobs in the background (cmd > log "
+      "2>&1 &) or raise timeout (at most 600)]");
   EXPECT_EQ(bash({{"command", "true"}, {"timeout", 601}}).text,
             "invalid arguments for tool bash:\n- arguments.timeout: must be <= 600, got 601");
 }
@@ -143,7 +149,8 @@ TEST_F(CommandToolTest, CancellationStopsARunningCommand) {
 }
 
 TEST_F(CommandToolTest, ArgumentErrors) {
-  EXPECT_EQ(bash(Json::object()).text, "parameter `command` is required (or `restart: true` to start a fresh shell)");
+  EXPECT_EQ(bash(Json::object()).text,
+            "parameter `command` is required (or `restart: true` to start a fresh shell)");
   EXPECT_EQ(bash({{"restart", true}}).text, "Each call runs in a fresh shell; there is nothing to restart.");
   ToolResult long_command = bash({{"command", std::string(BashTool::kMaxCommandBytes + 1, ' ')}});
   EXPECT_TRUE(long_command.is_error);
@@ -167,7 +174,9 @@ TEST_F(CommandToolTest, PersistentShellKeepsCwdAndEnvironment) {
 
 TEST_F(CommandToolTest, PersistentShellSurvivesExitAndTimeout) {
   ToolResult exited = shell({{"command", "echo bye; exit 4"}});
-  EXPECT_EQ(exited.text, "bye\n[exit code -1]\n[the shell exited; the next call starts a new one (cwd and environment are reset)]");
+  EXPECT_EQ(exited.text,
+            "bye\n[exit code -1]\n[the shell exited; the next call starts a new one (cwd and environment are "
+            "reset)]");
   EXPECT_EQ(shell({{"command", "echo back"}}).text, "back\n[exit code 0]");
   ToolResult slow = shell({{"command", "export X=1; echo partial; sleep 30"}, {"timeout", 1}});
   EXPECT_TRUE(slow.is_error);
@@ -201,7 +210,8 @@ TEST_F(CommandToolTest, ConcurrentCalls) {
       std::string name = "t" + std::to_string(t);
       ToolContext own = context;
       own.session_id = name;
-      ToolResult a = registry.call("bash", {{"command", "echo " + name + " > " + name + ".txt; cat " + name + ".txt"}}, own);
+      ToolResult a = registry.call(
+          "bash", {{"command", "echo " + name + " > " + name + ".txt; cat " + name + ".txt"}}, own);
       ToolResult b = persistent.call("bash", {{"command", "echo " + name}}, own);
       if (a.text == name + "\n[exit code 0]" && b.text == name + "\n[exit code 0]") ++correct;
     });
@@ -215,13 +225,15 @@ TEST_F(CommandToolTest, PythonRunsCode) {
   EXPECT_FALSE(failing.is_error);
   EXPECT_NE(failing.text.find("File \"<stdin>\", line 2"), std::string::npos) << failing.text;
   EXPECT_NE(failing.text.find("ValueError: bad value\n[exit code 1]"), std::string::npos) << failing.text;
-  EXPECT_EQ(python("open('out.txt', 'w').write('ü')\nimport os\nprint(os.getcwd())").text, root + "\n[exit code 0]");
+  EXPECT_EQ(python("open('out.txt', 'w').write('ü')\nimport os\nprint(os.getcwd())").text,
+            root + "\n[exit code 0]");
   EXPECT_EQ(read("out.txt"), "ü");
   EXPECT_EQ(python("import sys\nprint(sys.stdin.read() == '')").text, "True\n[exit code 0]");
 }
 
 TEST_F(CommandToolTest, PythonTimeoutAndLargeOutput) {
-  ToolResult slow = registry.call("python", {{"code", "import time\nprint('x', flush=True)\ntime.sleep(30)"}, {"timeout", 1}}, context);
+  ToolResult slow = registry.call(
+      "python", {{"code", "import time\nprint('x', flush=True)\ntime.sleep(30)"}, {"timeout", 1}}, context);
   EXPECT_TRUE(slow.is_error);
   EXPECT_EQ(slow.text.rfind("x\n[timed out after 1 s", 0), 0u) << slow.text;
   ToolResult big = python("for i in range(1, 30001): print(i)");

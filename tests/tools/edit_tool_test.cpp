@@ -16,12 +16,14 @@ using namespace m1::tools;
 namespace {
 
 class EditToolTest : public m1::test::WorkspaceTest {
-protected:
+ protected:
   void SetUp() override {
     WorkspaceTest::SetUp();
     ASSERT_TRUE(registry.add(std::make_unique<EditTool>()).ok());
   }
-  ToolResult edit(const Json & arguments) { return registry.call("str_replace_based_edit_tool", arguments, context); }
+  ToolResult edit(const Json & arguments) {
+    return registry.call("str_replace_based_edit_tool", arguments, context);
+  }
   ToolResult view(const std::string & path) { return edit({{"command", "view"}, {"path", path}}); }
   ToolResult replace(const std::string & path, const std::string & old_str, const std::string & new_str) {
     return edit({{"command", "str_replace"}, {"path", path}, {"old_str", old_str}, {"new_str", new_str}});
@@ -47,20 +49,24 @@ TEST_F(EditToolTest, ViewPrintsCatDashNStyle) {
 
 TEST_F(EditToolTest, ViewHidesCrAndShowsALastLineWithoutNewline) {
   write("w.txt", "one\r\ntwo\r\nthree");
-  EXPECT_EQ(view(root + "/w.txt").text,
-            "Here's the result of running `cat -n` on " + root + "/w.txt:\n     1\tone\n     2\ttwo\n     3\tthree\n");
+  EXPECT_EQ(view(root + "/w.txt").text, "Here's the result of running `cat -n` on " + root +
+                                            "/w.txt:\n     1\tone\n     2\ttwo\n     3\tthree\n");
 }
 
 TEST_F(EditToolTest, ViewRange) {
   write("n.txt", "1\n2\n3\n4\n5\n");
-  auto ranged = [&](int a, int b) { return edit({{"command", "view"}, {"path", "n.txt"}, {"view_range", {a, b}}}); };
+  auto ranged = [&](int a, int b) {
+    return edit({{"command", "view"}, {"path", "n.txt"}, {"view_range", {a, b}}});
+  };
   EXPECT_EQ(ranged(2, 3).text, "Here's the result of running `cat -n` on n.txt:\n     2\t2\n     3\t3\n");
   EXPECT_EQ(ranged(4, -1).text, "Here's the result of running `cat -n` on n.txt:\n     4\t4\n     5\t5\n");
   EXPECT_EQ(ranged(5, 99).text, "Here's the result of running `cat -n` on n.txt:\n     5\t5\n");  // clamped
   ToolResult bad_start = ranged(6, -1);
   EXPECT_TRUE(bad_start.is_error);
-  EXPECT_EQ(bad_start.text, "invalid view_range [6, -1]: start must be between 1 and 5, the number of lines in n.txt");
-  EXPECT_EQ(ranged(0, 2).text, "invalid view_range [0, 2]: start must be between 1 and 5, the number of lines in n.txt");
+  EXPECT_EQ(bad_start.text,
+            "invalid view_range [6, -1]: start must be between 1 and 5, the number of lines in n.txt");
+  EXPECT_EQ(ranged(0, 2).text,
+            "invalid view_range [0, 2]: start must be between 1 and 5, the number of lines in n.txt");
   EXPECT_EQ(ranged(3, 2).text,
             "invalid view_range [3, 2]: end must be -1 (to the end of the file) or at least start (3)");
   EXPECT_TRUE(edit({{"command", "view"}, {"path", "n.txt"}, {"view_range", {1}}}).is_error);  // schema
@@ -89,11 +95,13 @@ TEST_F(EditToolTest, ViewErrors) {
   write("bin.dat", std::string("abc\0def", 7));
   ToolResult binary = view("bin.dat");
   EXPECT_TRUE(binary.is_error);
-  EXPECT_EQ(binary.text, "bin.dat: looks like a binary file (it contains NUL bytes); text tools only handle text");
+  EXPECT_EQ(binary.text,
+            "bin.dat: looks like a binary file (it contains NUL bytes); text tools only handle text");
   write("huge.txt", "");
   ASSERT_EQ(::truncate((root + "/huge.txt").c_str(), 17 << 20), 0);
   EXPECT_EQ(view("huge.txt").text,
-            "huge.txt: is 17825792 bytes; text tools handle files up to 16 MiB (use bash with head, tail or sed -n)");
+            "huge.txt: is 17825792 bytes; text tools handle files up to 16 MiB (use bash with head, tail or "
+            "sed -n)");
 }
 
 TEST_F(EditToolTest, LongOutputIsClippedWithANote) {
@@ -126,19 +134,23 @@ TEST_F(EditToolTest, ClippingNeverSplitsAUtf8Character) {
 // --- create -------------------------------------------------------------------------------------
 
 TEST_F(EditToolTest, CreateWritesTheExactTextAndParents) {
-  ToolResult r = edit({{"command", "create"}, {"path", "new/dir/f.txt"}, {"file_text", "a\tb\r\nno newline"}});
+  ToolResult r =
+      edit({{"command", "create"}, {"path", "new/dir/f.txt"}, {"file_text", "a\tb\r\nno newline"}});
   EXPECT_FALSE(r.is_error) << r.text;
   EXPECT_EQ(r.text, "File created successfully at: new/dir/f.txt");
   EXPECT_EQ(read("new/dir/f.txt"), "a\tb\r\nno newline");
-  EXPECT_EQ(r.metadata["diff"], "--- /dev/null\n+++ b/new/dir/f.txt\n@@ -0,0 +1,2 @@\n+a\tb\r\n+no newline\n"
-                                "\\ No newline at end of file\n");
+  EXPECT_EQ(r.metadata["diff"],
+            "--- /dev/null\n+++ b/new/dir/f.txt\n@@ -0,0 +1,2 @@\n+a\tb\r\n+no newline\n"
+            "\\ No newline at end of file\n");
 }
 
 TEST_F(EditToolTest, CreateNeverOverwrites) {
   write("f.txt", "keep");
   ToolResult r = edit({{"command", "create"}, {"path", "f.txt"}, {"file_text", "x"}});
   EXPECT_TRUE(r.is_error);
-  EXPECT_EQ(r.text, "f.txt: already exists; `create` never overwrites. Use `str_replace` or `insert` to change a file.");
+  EXPECT_EQ(
+      r.text,
+      "f.txt: already exists; `create` never overwrites. Use `str_replace` or `insert` to change a file.");
   EXPECT_EQ(read("f.txt"), "keep");
   std::filesystem::create_directories(root + "/d");
   EXPECT_EQ(edit({{"command", "create"}, {"path", "d"}, {"file_text", "x"}}).text,
@@ -162,11 +174,13 @@ TEST_F(EditToolTest, StrReplacePreservesEveryOtherByte) {
   EXPECT_EQ(read("f.txt"), "\tindent\r\nmid: HÉLLO wörld\r\nlatin1: \xe9\xe8\r\nlast line without newline");
   EXPECT_EQ(r.text,
             "The file f.txt has been edited. Here's the result of running `cat -n` on a snippet of f.txt:\n"
-            "     1\t\tindent\n     2\tmid: HÉLLO wörld\n     3\tlatin1: \xe9\xe8\n     4\tlast line without newline\n"
+            "     1\t\tindent\n     2\tmid: HÉLLO wörld\n     3\tlatin1: \xe9\xe8\n     4\tlast line without "
+            "newline\n"
             "Review the changes and make sure they are as expected. Edit the file again if necessary.");
-  EXPECT_EQ(r.metadata["diff"].get<std::string>(),
-            "--- a/f.txt\n+++ b/f.txt\n@@ -1,4 +1,4 @@\n \tindent\r\n-mid: héllo wörld\r\n+mid: HÉLLO wörld\r\n"
-            " latin1: \xe9\xe8\r\n last line without newline\n\\ No newline at end of file\n");
+  EXPECT_EQ(
+      r.metadata["diff"].get<std::string>(),
+      "--- a/f.txt\n+++ b/f.txt\n@@ -1,4 +1,4 @@\n \tindent\r\n-mid: héllo wörld\r\n+mid: HÉLLO wörld\r\n"
+      " latin1: \xe9\xe8\r\n last line without newline\n\\ No newline at end of file\n");
 }
 
 TEST_F(EditToolTest, StrReplaceInCrlfFileAcceptsLfOldStr) {
@@ -187,8 +201,10 @@ TEST_F(EditToolTest, StrReplaceNotFound) {
   write("f.txt", "    indented\n");
   ToolResult r = replace("f.txt", "  indented\t", "x");
   EXPECT_TRUE(r.is_error);
-  EXPECT_EQ(r.text, "no replacement was performed: old_str did not appear verbatim in f.txt. Copy the text exactly as it "
-                    "is in the file, including whitespace and indentation (view the file to check).");
+  EXPECT_EQ(
+      r.text,
+      "no replacement was performed: old_str did not appear verbatim in f.txt. Copy the text exactly as it "
+      "is in the file, including whitespace and indentation (view the file to check).");
   EXPECT_EQ(read("f.txt"), "    indented\n");
 }
 
@@ -196,8 +212,9 @@ TEST_F(EditToolTest, StrReplaceSeveralMatchesNamesTheLines) {
   write("f.txt", "x = 1\ny = 2\nx = 1\n\nx = 1\n");
   ToolResult r = replace("f.txt", "x = 1", "x = 3");
   EXPECT_TRUE(r.is_error);
-  EXPECT_EQ(r.text, "no replacement was performed: old_str occurs 3 times in f.txt, at lines 1, 3, 5. Include more "
-                    "surrounding lines in old_str so that it occurs exactly once.");
+  EXPECT_EQ(r.text,
+            "no replacement was performed: old_str occurs 3 times in f.txt, at lines 1, 3, 5. Include more "
+            "surrounding lines in old_str so that it occurs exactly once.");
   EXPECT_EQ(read("f.txt"), "x = 1\ny = 2\nx = 1\n\nx = 1\n");
   // Overlapping occurrences count too.
   write("o.txt", "aaa");
@@ -208,7 +225,8 @@ TEST_F(EditToolTest, StrReplaceParameterErrors) {
   write("f.txt", "x\n");
   EXPECT_EQ(edit({{"command", "str_replace"}, {"path", "f.txt"}}).text,
             "parameter `old_str` is required for command `str_replace`");
-  EXPECT_EQ(replace("f.txt", "", "y").text, "old_str is empty; give the exact text to replace (use `insert` to add text)");
+  EXPECT_EQ(replace("f.txt", "", "y").text,
+            "old_str is empty; give the exact text to replace (use `insert` to add text)");
   EXPECT_EQ(replace("nope.txt", "x", "y").text, "nope.txt: no such file; check the path");
 }
 
@@ -223,11 +241,12 @@ TEST_F(EditToolTest, InsertAtTopMiddleAndEnd) {
   ToolResult r = insert("f.txt", 5, "end");
   EXPECT_FALSE(r.is_error);
   EXPECT_EQ(read("f.txt"), "top\na\nmid1\nmid2\nb\nend\n");
-  EXPECT_EQ(r.text,
-            "The file f.txt has been edited. Here's the result of running `cat -n` on a snippet of f.txt:\n"
-            "     2\ta\n     3\tmid1\n     4\tmid2\n     5\tb\n     6\tend\n"
-            "Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). "
-            "Edit the file again if necessary.");
+  EXPECT_EQ(
+      r.text,
+      "The file f.txt has been edited. Here's the result of running `cat -n` on a snippet of f.txt:\n"
+      "     2\ta\n     3\tmid1\n     4\tmid2\n     5\tb\n     6\tend\n"
+      "Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). "
+      "Edit the file again if necessary.");
   EXPECT_EQ(r.metadata["diff"], "--- a/f.txt\n+++ b/f.txt\n@@ -3,3 +3,4 @@\n mid1\n mid2\n b\n+end\n");
 }
 
@@ -258,7 +277,8 @@ TEST_F(EditToolTest, InsertErrors) {
   EXPECT_EQ(edit({{"command", "insert"}, {"path", "f.txt"}, {"insert_line", 1}}).text,
             "parameter `new_str` is required for command `insert`");
   EXPECT_EQ(insert("f.txt", -1, "x").text,
-            "invalid arguments for tool str_replace_based_edit_tool:\n- arguments.insert_line: must be >= 0, got -1");
+            "invalid arguments for tool str_replace_based_edit_tool:\n- arguments.insert_line: must be >= 0, "
+            "got -1");
   EXPECT_EQ(read("f.txt"), "a\nb\n");
 }
 
@@ -272,8 +292,9 @@ TEST_F(EditToolTest, UndoRestoresExactBytesInStackOrder) {
   ToolResult r = undo("f.txt");
   EXPECT_FALSE(r.is_error) << r.text;
   EXPECT_EQ(read("f.txt"), "one\r\n2\tthree\r\nno newline");
-  EXPECT_EQ(r.text, "Last edit to f.txt undone successfully. Here's the result of running `cat -n` on f.txt:\n"
-                    "     1\tone\n     2\t2\tthree\n     3\tno newline\n");
+  EXPECT_EQ(r.text,
+            "Last edit to f.txt undone successfully. Here's the result of running `cat -n` on f.txt:\n"
+            "     1\tone\n     2\t2\tthree\n     3\tno newline\n");
   EXPECT_FALSE(undo("f.txt").is_error);
   EXPECT_EQ(read("f.txt"), original);
   ToolResult none = undo("f.txt");
@@ -294,7 +315,8 @@ TEST_F(EditToolTest, UndoHistoryOutlivesTheToolObject) {
   ASSERT_FALSE(replace("f.txt", "before", "after").is_error);
   ToolRegistry fresh;  // as a second `m1 tool call` process would
   ASSERT_TRUE(fresh.add(std::make_unique<EditTool>()).ok());
-  ToolResult r = fresh.call("str_replace_based_edit_tool", {{"command", "undo_edit"}, {"path", root + "/f.txt"}}, context);
+  ToolResult r = fresh.call("str_replace_based_edit_tool",
+                            {{"command", "undo_edit"}, {"path", root + "/f.txt"}}, context);
   EXPECT_FALSE(r.is_error) << r.text;
   EXPECT_EQ(read("f.txt"), "before\n");
 }
@@ -311,7 +333,8 @@ TEST_F(EditToolTest, PathsOutsideTheWorkspaceAreRefused) {
   ToolResult through_link = view("out/secret.txt");
   EXPECT_TRUE(through_link.is_error);
   EXPECT_EQ(through_link.text,
-            "out/secret.txt: resolves outside the workspace (through \"..\" or a symlink); only files inside it can be used");
+            "out/secret.txt: resolves outside the workspace (through \"..\" or a symlink); only files inside "
+            "it can be used");
   EXPECT_TRUE(edit({{"command", "create"}, {"path", "out/new.txt"}, {"file_text", "x"}}).is_error);
   EXPECT_TRUE(replace("out/secret.txt", "secret", "changed").is_error);
   EXPECT_EQ(read_host(outside + "/secret.txt"), "secret\n");

@@ -19,8 +19,9 @@ TEST(OutputTruncation, ManyLinesKeepHeadAndTailWithCounts) {
   EXPECT_EQ(out.dropped_lines, 94u);
   // Dropped bytes: everything except "l1\nl2\nl3\n" and "l98\nl99\nl100\n".
   EXPECT_EQ(out.dropped_bytes, text.size() - 9 - 13);
-  EXPECT_EQ(out.text, "l1\nl2\nl3\n[... 94 lines (" + std::to_string(out.dropped_bytes) +
-                          " bytes) dropped; the full output is in /ws/.m1/scratch/out.txt ...]\nl98\nl99\nl100\n");
+  EXPECT_EQ(out.text,
+            "l1\nl2\nl3\n[... 94 lines (" + std::to_string(out.dropped_bytes) +
+                " bytes) dropped; the full output is in /ws/.m1/scratch/out.txt ...]\nl98\nl99\nl100\n");
 }
 
 TEST(OutputTruncation, ByteBudgetCutsLinesToo) {
@@ -29,7 +30,8 @@ TEST(OutputTruncation, ByteBudgetCutsLinesToo) {
   EXPECT_TRUE(out.truncated);
   EXPECT_EQ(out.dropped_bytes, 99000u);
   EXPECT_EQ(out.dropped_lines, 0u);
-  EXPECT_EQ(out.text, std::string(500, 'x') + "\n[... 0 lines (99000 bytes) dropped ...]\n" + std::string(500, 'x'));
+  EXPECT_EQ(out.text,
+            std::string(500, 'x') + "\n[... 0 lines (99000 bytes) dropped ...]\n" + std::string(500, 'x'));
 }
 
 TEST(OutputTruncation, NeverSplitsUtf8) {

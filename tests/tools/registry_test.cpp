@@ -13,7 +13,7 @@ namespace {
 
 // Echoes its argument back; counts calls; throws when asked to.
 class EchoTool : public Tool {
-public:
+ public:
   explicit EchoTool(std::string name = "echo")
       : spec_{std::move(name), "Echoes text", Json::parse(R"({"type": "object",
           "properties": {"text": {"type": "string"}, "repeat": {"type": "integer", "minimum": 1}, "fail": {"type": "boolean"}},
@@ -31,7 +31,7 @@ public:
   std::atomic<int> calls{0};
   std::string last_arguments, ended;
 
-private:
+ private:
   ToolSpec spec_;
 };
 

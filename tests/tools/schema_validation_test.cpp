@@ -22,13 +22,16 @@ const Json kEditSchema = Json::parse(R"({
   "additionalProperties": false
 })");
 
-std::vector<std::string> problems(const char * arguments) { return schema_problems(kEditSchema, Json::parse(arguments)); }
+std::vector<std::string> problems(const char * arguments) {
+  return schema_problems(kEditSchema, Json::parse(arguments));
+}
 
 }  // namespace
 
 TEST(SchemaValidation, ConformingArgumentsHaveNoProblems) {
   EXPECT_TRUE(problems(R"({"command": "view", "path": "a.txt", "timeout": 600, "ratio": 0.5,
-                           "view_range": [1, -1], "flag": true})").empty());
+                           "view_range": [1, -1], "flag": true})")
+                  .empty());
 }
 
 TEST(SchemaValidation, WrongTypeNamesExpectedAndFound) {
@@ -49,12 +52,14 @@ TEST(SchemaValidation, IntegerAcceptsWholeNumbersOnly) {
 }
 
 TEST(SchemaValidation, MissingRequiredProperty) {
-  EXPECT_EQ(problems(R"({"path": "a"})"), std::vector<std::string>{"arguments.command: required property is missing"});
+  EXPECT_EQ(problems(R"({"path": "a"})"),
+            std::vector<std::string>{"arguments.command: required property is missing"});
 }
 
 TEST(SchemaValidation, EnumListsTheOptions) {
-  EXPECT_EQ(problems(R"({"command": "open", "path": "a"})"),
-            std::vector<std::string>{"arguments.command: expected one of \"view\", \"create\"; got \"open\""});
+  EXPECT_EQ(
+      problems(R"({"command": "open", "path": "a"})"),
+      std::vector<std::string>{"arguments.command: expected one of \"view\", \"create\"; got \"open\""});
 }
 
 TEST(SchemaValidation, Ranges) {
@@ -87,8 +92,9 @@ TEST(SchemaValidation, ArrayItemsAndCounts) {
 
 TEST(SchemaValidation, AdditionalPropertiesFalseNamesTheAllowedOnes) {
   EXPECT_EQ(problems(R"({"command": "view", "path": "a", "file": "b"})"),
-            std::vector<std::string>{"arguments: unexpected property \"file\" (allowed: command, path, timeout, ratio, "
-                                     "view_range, flag)"});
+            std::vector<std::string>{
+                "arguments: unexpected property \"file\" (allowed: command, path, timeout, ratio, "
+                "view_range, flag)"});
 }
 
 TEST(SchemaValidation, AdditionalPropertiesSchemaAppliesToTheRest) {
@@ -130,7 +136,8 @@ TEST(SchemaValidation, EveryProblemIsReportedInDocumentOrder) {
 
 TEST(SchemaValidation, LongValuesAreShortenedInMessages) {
   std::string long_text(200, 'x');
-  auto found = problems(("{\"command\": \"view\", \"path\": \"a\", \"flag\": \"" + long_text + "\"}").c_str());
+  auto found =
+      problems(("{\"command\": \"view\", \"path\": \"a\", \"flag\": \"" + long_text + "\"}").c_str());
   ASSERT_EQ(found.size(), 1u);
   EXPECT_LT(found[0].size(), 120u);
   EXPECT_NE(found[0].find("..."), std::string::npos);

@@ -33,7 +33,8 @@ TEST(GlobMatch, SegmentsStarsClassesAndBraces) {
 }
 
 TEST(GlobMatch, SplitsListsOutsideBraces) {
-  EXPECT_EQ(split_glob_list(" *.h, src/**/*.{cpp,cc} ,"), (std::vector<std::string>{"*.h", "src/**/*.{cpp,cc}"}));
+  EXPECT_EQ(split_glob_list(" *.h, src/**/*.{cpp,cc} ,"),
+            (std::vector<std::string>{"*.h", "src/**/*.{cpp,cc}"}));
   EXPECT_TRUE(split_glob_list("").empty());
 }
 
@@ -64,7 +65,7 @@ TEST(Gitignore, DeeperFilesDecideFirst) {
 namespace {
 
 class SearchToolTest : public m1::test::WorkspaceTest {
-protected:
+ protected:
   void SetUp() override {
     WorkspaceTest::SetUp();
     ASSERT_TRUE(registry.add(std::make_unique<SearchTool>()).ok());
@@ -122,7 +123,8 @@ TEST_F(SearchToolTest, GitignoreAndDotGitAreRespected) {
   EXPECT_EQ(search({{"pattern", "needle"}, {"path", "sub/deeper"}}).text,
             "No matches for /needle/ in sub/deeper (0 files searched).\n");
   // A file named explicitly is searched even if ignored.
-  EXPECT_EQ(search({{"pattern", "needle"}, {"path", "x.log"}}).text, "1 matching line in 1 file:\nx.log:1:needle\n");
+  EXPECT_EQ(search({{"pattern", "needle"}, {"path", "x.log"}}).text,
+            "1 matching line in 1 file:\nx.log:1:needle\n");
 }
 
 TEST_F(SearchToolTest, CaseInsensitiveAndUnicode) {
@@ -130,7 +132,8 @@ TEST_F(SearchToolTest, CaseInsensitiveAndUnicode) {
   EXPECT_EQ(search({{"pattern", "grüße"}}).text, "1 matching line in 1 file:\nu.txt:3:grüße\n");
   EXPECT_EQ(search({{"pattern", "grüße"}, {"case_insensitive", true}}).text,
             "2 matching lines in 1 file:\nu.txt:1:Grüße\nu.txt:3:grüße\n");
-  EXPECT_EQ(search({{"pattern", "Gr.ße"}}).text, "1 matching line in 1 file:\nu.txt:1:Grüße\n");  // . = one code point
+  EXPECT_EQ(search({{"pattern", "Gr.ße"}}).text,
+            "1 matching line in 1 file:\nu.txt:1:Grüße\n");  // . = one code point
 }
 
 TEST_F(SearchToolTest, CrlfLinesAnchorAndPrintWithoutCr) {
@@ -144,10 +147,11 @@ TEST_F(SearchToolTest, MaxResultsCapsAndSaysSo) {
   write("a.txt", many);
   write("b.txt", many);
   ToolResult r = search({{"pattern", "match"}, {"max_results", 3}});
-  EXPECT_EQ(r.text,
-            "3 matching lines in 1 file:\na.txt:1:match 0\na.txt:2:match 1\na.txt:3:match 2\n"
-            "[stopped at max_results = 3; there may be more matches: narrow the pattern, path or include, or raise "
-            "max_results]\n");
+  EXPECT_EQ(
+      r.text,
+      "3 matching lines in 1 file:\na.txt:1:match 0\na.txt:2:match 1\na.txt:3:match 2\n"
+      "[stopped at max_results = 3; there may be more matches: narrow the pattern, path or include, or raise "
+      "max_results]\n");
   EXPECT_EQ(r.metadata["truncated"], true);
   ToolResult default_cap = search({{"pattern", "match"}});
   EXPECT_EQ(default_cap.metadata["matches"], SearchTool::kDefaultMaxResults);
@@ -178,8 +182,10 @@ TEST_F(SearchToolTest, Errors) {
   ToolResult bad = search({{"pattern", "a(b"}});
   EXPECT_TRUE(bad.is_error);
   EXPECT_EQ(bad.text, "invalid regular expression at offset 3: missing closing parenthesis");
-  EXPECT_EQ(search({{"pattern", "x"}, {"path", "missing"}}).text, "missing: no such file or directory; check the path");
-  EXPECT_EQ(search({{"pattern", "x"}, {"path", "/etc"}}).text, "/etc: is outside the workspace " + root + "; use a path inside it");
+  EXPECT_EQ(search({{"pattern", "x"}, {"path", "missing"}}).text,
+            "missing: no such file or directory; check the path");
+  EXPECT_EQ(search({{"pattern", "x"}, {"path", "/etc"}}).text,
+            "/etc: is outside the workspace " + root + "; use a path inside it");
   symlink(outside, "out");
   EXPECT_TRUE(search({{"pattern", "x"}, {"path", "out"}}).is_error);
   EXPECT_EQ(search({{"pattern", "x"}, {"context", 21}}).text,

@@ -27,7 +27,7 @@ Applied apply_unified(const std::string & before, const std::string & diff) {
   std::stringstream in(diff);
   for (std::string line; std::getline(in, line);) diff_lines.push_back(line);
   Applied out;
-  size_t next_old = 0;  // 0-based
+  size_t next_old = 0;               // 0-based
   bool last_line_in_result = false;  // whether the previous diff line was copied to the result
   std::string result;
   for (size_t i = 2; i < diff_lines.size(); ++i) {

@@ -16,7 +16,7 @@
 namespace m1::test {
 
 class WorkspaceTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     char pattern[] = "/tmp/m1-tools-test-XXXXXX";
     base_ = mkdtemp(pattern);
@@ -54,7 +54,7 @@ protected:
   std::string root, outside;
   tools::ToolContext context;
 
-private:
+ private:
   std::string base_;
 };
 

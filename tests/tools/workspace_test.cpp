@@ -3,7 +3,10 @@
 #include "tools/workspace.h"
 
 #include <gtest/gtest.h>
+#include <seccomp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -15,7 +18,7 @@ using namespace m1::tools;
 namespace {
 
 class WorkspaceConfinement : public m1::test::WorkspaceTest {
-protected:
+ protected:
   Workspace open() {
     auto ws = Workspace::open(root);
     EXPECT_TRUE(ws.ok()) << ws.status().message();
@@ -39,6 +42,37 @@ TEST_F(WorkspaceConfinement, OpenFailsForAMissingFolder) {
   EXPECT_EQ(ws.status().message(), "workspace " + root + "/missing: No such file or directory");
 }
 
+// Without openat2 (an old kernel, or a filter denying it: simulated here with seccomp in a child
+// process) the file tools must refuse to run rather than fall back to unconfined opens.
+TEST_F(WorkspaceConfinement, FailsClosedWithoutOpenat2) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+    if (!filter || seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) != 0 ||
+        seccomp_load(filter) != 0)
+      ::_exit(3);
+    auto ws = Workspace::open(root);
+    std::string message = ws.ok() ? "opened" : ws.status().message();
+    (void)!::write(pipe_fds[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, size_t(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "could not install the seccomp filter";
+  EXPECT_EQ(message, "workspace " + root +
+                         ": the openat2 system call is not available (Linux >= 5.6 needed, and no "
+                         "seccomp filter denying it); file tools refuse to run unconfined");
+}
+
 TEST_F(WorkspaceConfinement, RelativeAcceptsPathsInsideOnly) {
   Workspace ws = open();
   EXPECT_EQ(*ws.relative("src/a.cpp"), "src/a.cpp");
@@ -50,7 +84,8 @@ TEST_F(WorkspaceConfinement, RelativeAcceptsPathsInsideOnly) {
   EXPECT_FALSE(ws.relative("../outside/x").ok());
   EXPECT_FALSE(ws.relative(root + "/../outside/x").ok());
   EXPECT_FALSE(ws.relative(root + "-sibling/x").ok());  // a prefix of the name is not the folder
-  EXPECT_EQ(ws.relative("").status().message(), "the path is empty; give a path inside the workspace " + ws.root());
+  EXPECT_EQ(ws.relative("").status().message(),
+            "the path is empty; give a path inside the workspace " + ws.root());
 }
 
 TEST_F(WorkspaceConfinement, RootReachedThroughASymlinkAcceptsBothSpellings) {
@@ -68,8 +103,9 @@ TEST_F(WorkspaceConfinement, AbsoluteSymlinkOutsideIsRefused) {
   Workspace ws = open();
   auto read = ws.read_file("link", 1 << 20);
   ASSERT_FALSE(read.ok());
-  EXPECT_EQ(read.status().message(),
-            "link: resolves outside the workspace (through \"..\" or a symlink); only files inside it can be used");
+  EXPECT_EQ(
+      read.status().message(),
+      "link: resolves outside the workspace (through \"..\" or a symlink); only files inside it can be used");
 }
 
 TEST_F(WorkspaceConfinement, RelativeSymlinkClimbingOutIsRefused) {
@@ -113,7 +149,8 @@ TEST_F(WorkspaceConfinement, SymlinkInsideIsFollowedAndWrittenThrough) {
 TEST_F(WorkspaceConfinement, AtomicWriteReplacesTheInodeAndKeepsThePermissions) {
   write("run.sh", "#!/bin/sh\n");
   ASSERT_EQ(::chmod((root + "/run.sh").c_str(), 0751), 0);
-  struct stat before {}, after {};
+  struct stat before {
+  }, after{};
   ASSERT_EQ(::stat((root + "/run.sh").c_str(), &before), 0);
   Workspace ws = open();
   ASSERT_TRUE(ws.write_file("run.sh", "#!/bin/sh\necho hi\n", false).ok());
@@ -162,7 +199,8 @@ TEST_F(WorkspaceConfinement, SymlinkSwappedDuringCallsNeverEscapes) {
     std::string link = root + "/flip", staging = root + "/flip.tmp";
     for (int i = 0; !stop; ++i) {
       ::unlink(staging.c_str());
-      if (::symlink(i % 2 ? "inside" : outside.c_str(), staging.c_str()) == 0) ::rename(staging.c_str(), link.c_str());
+      if (::symlink(i % 2 ? "inside" : outside.c_str(), staging.c_str()) == 0)
+        ::rename(staging.c_str(), link.c_str());
     }
   });
   Workspace ws = open();
