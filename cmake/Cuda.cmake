@@ -19,7 +19,9 @@ if(NOT M1_CUDA STREQUAL "OFF")
     set(CMAKE_CUDA_ARCHITECTURES ${M1_CUDA_ARCHITECTURES})
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
-    set(CMAKE_CUDA_STANDARD 20)
+    # C++17 for .cu files: CMake 3.25 (Debian 12) knows no CUDA20 flags for nvcc; the .cu files and
+    # the headers they include stay within C++17.
+    set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     set(M1_HAVE_CUDA ON)
     set(M1_CUDA_REASON "")

@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -24,6 +26,7 @@ struct Limits {
   int max_open_files = 1024;
   size_t stdout_cap_bytes = 1 << 20;    // captured bytes kept per stream (head + tail halves)
   size_t stderr_cap_bytes = 1 << 20;
+  size_t tmp_bytes = size_t(1) << 30;   // size of the private /tmp (tmpfs, charged to the memory cgroup)
 };
 
 struct Policy {
@@ -31,6 +34,8 @@ struct Policy {
   bool allow_network = false;                   // false: empty network namespace, loopback only
   std::vector<std::string> extra_protected;     // workspace-relative paths kept read-only
   std::vector<std::string> extra_writable;      // host paths mounted read-write (e.g. a scratch dir)
+  std::vector<std::string> extra_denied;        // host paths hidden (empty dir / empty file), on top
+                                                // of the default deny list (sandbox/filesystem_view.h)
 };
 
 struct Request {
@@ -40,6 +45,9 @@ struct Request {
   std::string stdin_bytes;
   Policy policy;
   Limits limits;
+  // Optional: every chunk of output as it arrives (fd 1 = stdout, 2 = stderr), on the calling
+  // thread, in addition to the capped capture (streaming to a terminal, spilling to a file).
+  std::function<void(int fd, std::string_view bytes)> on_output;
 };
 
 // Output kept under a byte cap: the first and last halves of the cap, and what was dropped.
@@ -67,6 +75,7 @@ struct Result {
   CapturedStream err;
   int shell_status() const { return signal ? 128 + signal : exit_code; }
 };
+
 
 // Runs to completion. Setting *cancel to true kills the whole sandbox; the result then says
 // LimitHit::cancelled and keeps the output captured so far. An Error Status means the sandbox

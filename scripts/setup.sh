@@ -8,6 +8,9 @@ packages=(
   libboost-dev nlohmann-json3-dev libseccomp-dev libsqlite3-dev
   libgtest-dev libgmock-dev libpcre2-dev libcli11-dev libopenblas-dev
   libbenchmark-dev libedit-dev sqlite3 python3
+  # bubblewrap: the peer the sandbox's spawn benchmark (m1_sandbox_bench) measures against;
+  # util-linux's setpriv (always present) runs the unprivileged sandbox tests as nobody.
+  bubblewrap
 )
 
 missing=()

@@ -23,9 +23,14 @@ TEST(IsolationProbe, UserNamespacesReportAReasonWhenUnusable) {
   // The kernel's own limit: zero allowed user namespaces means none can be created.
   std::ifstream limit("/proc/sys/user/max_user_namespaces");
   long max_namespaces = -1;
-  if (limit >> max_namespaces && max_namespaces == 0) EXPECT_FALSE(probe.usable);
-  if (probe.usable) EXPECT_TRUE(probe.reason.empty());
-  else EXPECT_NE(probe.reason.find("CLONE_NEWUSER"), std::string::npos) << probe.reason;
+  if (limit >> max_namespaces && max_namespaces == 0) {
+    EXPECT_FALSE(probe.usable);
+  }
+  if (probe.usable) {
+    EXPECT_TRUE(probe.reason.empty());
+  } else {
+    EXPECT_NE(probe.reason.find("CLONE_NEWUSER"), std::string::npos) << probe.reason;
+  }
 }
 
 TEST(IsolationProbe, LibseccompVersionIsDotted) {

@@ -1,0 +1,180 @@
+// RMSNorm kernels of the M1 decoder (M1_SPEC.md section 4), one thread block per row:
+//   residual_rms_norm: x = alpha * skip + beta * branch (fp32), y = bf16(bf16(x * rstd) * weight)
+//   gated_rms_norm:    y = bf16(bf16(bf16(o * rstd) * weight) * sigmoid(gate))
+// with rstd = 1 / sqrt(mean(x^2) + eps) in fp32. Each row is read once with 16-byte loads into
+// registers (width <= kMaxWidth), reduced across the block, and written once: the kernels are
+// bound by bytes, 3 (or 2) bf16 values in and one out per element.
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch_checks.h"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/norm_gpu.h"
+
+namespace m1::kernels::gpu {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kChunksPerThread = 6;                         // 8 values each
+constexpr int kMaxWidth = kThreads * kChunksPerThread * 8;  // 12288 (D = 6144, H*d = 8192)
+
+__device__ __forceinline__ void unpack8(const uint4 & u, float (&f)[8]) {
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = cuda::bf16_bits_to_float(w[i] & 0xffffu);
+    f[2 * i + 1] = cuda::bf16_bits_to_float(w[i] >> 16);
+  }
+}
+
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  return make_uint4(cuda::pack_bf16x2(f[0], f[1]), cuda::pack_bf16x2(f[2], f[3]),
+                    cuda::pack_bf16x2(f[4], f[5]), cuda::pack_bf16x2(f[6], f[7]));
+}
+
+__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+// Sum over the thread block; every thread gets the total.
+__device__ float block_sum(float v) {
+  __shared__ float warp_sums[kThreads / 32];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) total += warp_sums[w];
+  return total;
+}
+
+struct ResidualParams {
+  const uint16_t * skip;
+  int64_t skip_stride;
+  const uint16_t * branch;
+  int64_t branch_stride;
+  float alpha, beta;
+  const uint16_t * weight;
+  float eps;
+  uint16_t * out;
+  int64_t out_stride;
+  int width;
+};
+
+__global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualParams p) {
+  const int64_t row = blockIdx.x;
+  const int n_chunks = p.width / 8;
+  float x[kChunksPerThread][8];
+  float sum_sq = 0.f;
+#pragma unroll
+  for (int i = 0; i < kChunksPerThread; ++i) {
+    const int c = threadIdx.x + i * kThreads;
+    if (c >= n_chunks) continue;
+    float a[8];
+    unpack8(*reinterpret_cast<const uint4 *>(p.skip + row * p.skip_stride + c * 8), a);
+    if (p.branch != nullptr) {
+      float y[8];
+      unpack8(*reinterpret_cast<const uint4 *>(p.branch + row * p.branch_stride + c * 8), y);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) x[i][e] = p.alpha * a[e] + p.beta * y[e];
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) x[i][e] = p.alpha * a[e];
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum_sq += x[i][e] * x[i][e];
+  }
+  const float rstd = rsqrtf(block_sum(sum_sq) / p.width + p.eps);
+#pragma unroll
+  for (int i = 0; i < kChunksPerThread; ++i) {
+    const int c = threadIdx.x + i * kThreads;
+    if (c >= n_chunks) continue;
+    float w[8], y[8];
+    unpack8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) y[e] = round_bf16(x[i][e] * rstd) * w[e];
+    *reinterpret_cast<uint4 *>(p.out + row * p.out_stride + c * 8) = pack8(y);
+  }
+}
+
+struct GatedParams {
+  const uint16_t * in;
+  int64_t in_stride;
+  const uint16_t * gate;
+  int64_t gate_stride;
+  const uint16_t * weight;
+  float eps;
+  uint16_t * out;
+  int64_t out_stride;
+  int width;
+};
+
+__global__ void __launch_bounds__(kThreads) gated_rms_norm_kernel(GatedParams p) {
+  const int64_t row = blockIdx.x;
+  const int n_chunks = p.width / 8;
+  float x[kChunksPerThread][8];
+  uint4 gate_raw[kChunksPerThread];
+  float sum_sq = 0.f;
+#pragma unroll
+  for (int i = 0; i < kChunksPerThread; ++i) {
+    const int c = threadIdx.x + i * kThreads;
+    if (c >= n_chunks) continue;
+    unpack8(*reinterpret_cast<const uint4 *>(p.in + row * p.in_stride + c * 8), x[i]);
+    gate_raw[i] = *reinterpret_cast<const uint4 *>(p.gate + row * p.gate_stride + c * 8);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum_sq += x[i][e] * x[i][e];
+  }
+  const float rstd = rsqrtf(block_sum(sum_sq) / p.width + p.eps);
+#pragma unroll
+  for (int i = 0; i < kChunksPerThread; ++i) {
+    const int c = threadIdx.x + i * kThreads;
+    if (c >= n_chunks) continue;
+    float w[8], gt[8], y[8];
+    unpack8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
+    unpack8(gate_raw[i], gt);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const float normed = round_bf16(round_bf16(x[i][e] * rstd) * w[e]);
+      y[e] = normed * (1.f / (1.f + __expf(-gt[e])));
+    }
+    *reinterpret_cast<uint4 *>(p.out + row * p.out_stride + c * 8) = pack8(y);
+  }
+}
+
+Status check_width(const char * name, int n_rows, int width) {
+  M1_RETURN_IF_ERROR(cuda::require(n_rows > 0 && n_rows <= 2147483647, name, "n_rows must be positive"));
+  return cuda::require(width > 0 && width % 8 == 0 && width <= kMaxWidth, name,
+                       "width " + std::to_string(width) + " must be a multiple of 8 in [8, " +
+                           std::to_string(kMaxWidth) + "]");
+}
+
+}  // namespace
+
+Status residual_rms_norm(const ResidualRmsNormArgs & a, Stream stream) {
+  constexpr const char * kName = "residual_rms_norm";
+  M1_RETURN_IF_ERROR(check_width(kName, a.n_rows, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "skip", a.skip, a.skip_stride, a.width));
+  if (a.branch != nullptr)
+    M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "branch", a.branch, a.branch_stride, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "weight", a.weight, a.width, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out", a.out, a.out_stride, a.width));
+  ResidualParams p{a.skip, a.skip_stride, a.branch, a.branch_stride, a.alpha, a.beta,
+                   a.weight, a.eps, a.out, a.out_stride, a.width};
+  residual_rms_norm_kernel<<<a.n_rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
+  M1_CUDA_STATUS(cudaGetLastError());
+  return {};
+}
+
+Status gated_rms_norm(const GatedRmsNormArgs & a, Stream stream) {
+  constexpr const char * kName = "gated_rms_norm";
+  M1_RETURN_IF_ERROR(check_width(kName, a.n_rows, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "in", a.in, a.in_stride, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "gate", a.gate, a.gate_stride, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "weight", a.weight, a.width, a.width));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out", a.out, a.out_stride, a.width));
+  GatedParams p{a.in, a.in_stride, a.gate, a.gate_stride, a.weight, a.eps, a.out, a.out_stride, a.width};
+  gated_rms_norm_kernel<<<a.n_rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
+  M1_CUDA_STATUS(cudaGetLastError());
+  return {};
+}
+
+}  // namespace m1::kernels::gpu

@@ -1,0 +1,64 @@
+// Lightning (linear) attention on the GPU, M1_SPEC.md section 4 step 3-4: per sequence and head,
+// S_t = lambda * S_{t-1} + k_t^T v_t and o_t = q_t S_t, with lambda = exp(-decay[h]) and an fp32
+// state per (sequence, head) that a call continues from and leaves updated. Head dim is 128.
+// Prefill runs block-wise on tensor cores (any length, a batch of unequal sequences); decode adds
+// one token to each sequence of a batch. Both return an error (and launch nothing) on bad shapes.
+#pragma once
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "kernels/gpu_types.h"
+
+namespace m1::kernels::gpu {
+
+inline constexpr int kLightningHeadDim = 128;
+
+// q, k, v: bf16; row r (a token for prefill, a sequence for decode), head h starts at
+// base + r * row_stride + h * head_stride and holds 128 contiguous values. The packed qkv layout
+// of the checkpoint (per head: q, k, v) is row_stride = 3*H*128, head_stride = 384 with k = q + 128
+// and v = q + 256; separate [rows, H, 128] tensors use row_stride = H*128, head_stride = 128.
+// Strides are in elements and multiples of 8; pointers 16-byte aligned.
+struct LightningInputs {
+  const Bf16 * q = nullptr;
+  const Bf16 * k = nullptr;
+  const Bf16 * v = nullptr;
+  std::int64_t row_stride = 0;
+  std::int64_t head_stride = 0;
+};
+
+struct LightningState {
+  float * data = nullptr;                // fp32 [slots, n_heads, 128 (key dim), 128 (value dim)]
+  const std::int32_t * slots = nullptr;  // device [n_seqs]: slot of sequence i; nullptr = slot i
+};
+
+// Which prefill kernel runs: the launcher's choice, or one pinned (tests and benchmarks compare them).
+enum class LightningPrefillKernel { kAuto, kMmaSync, kWgmma };
+
+struct LightningPrefillArgs {
+  int n_seqs = 0;
+  int n_heads = 0;
+  const std::int32_t * seq_starts = nullptr;  // device [n_seqs + 1]: token offsets, nondecreasing
+  LightningInputs in;
+  const float * decay = nullptr;              // device fp32 [n_heads]: s(l, h); lambda = exp(-s)
+  LightningState state;
+  Bf16 * out = nullptr;                       // bf16 [tokens, out_row_stride]; head h at h*128
+  std::int64_t out_row_stride = 0;
+  int value_slice = 0;  // value columns per thread block: 32 or 64, 0 = the launcher's choice
+  LightningPrefillKernel kernel = LightningPrefillKernel::kAuto;  // kWgmma needs value slice 64
+};
+
+struct LightningDecodeArgs {
+  int n_seqs = 0;
+  int n_heads = 0;
+  LightningInputs in;                         // row i = the new token of sequence i
+  const float * decay = nullptr;              // device fp32 [n_heads]
+  LightningState state;
+  Bf16 * out = nullptr;                       // bf16 [n_seqs, out_row_stride]; head h at h*128
+  std::int64_t out_row_stride = 0;
+};
+
+Status lightning_prefill(const LightningPrefillArgs & args, Stream stream);
+Status lightning_decode(const LightningDecodeArgs & args, Stream stream);
+
+}  // namespace m1::kernels::gpu

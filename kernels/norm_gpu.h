@@ -1,0 +1,47 @@
+// Normalizations of the M1 decoder on the GPU (M1_SPEC.md section 4), one row per token:
+// - residual_rms_norm: the postnorm step x = alpha * skip + beta * branch (fp32), then
+//   y = bf16(x / sqrt(mean(x^2) + eps)) * weight. With branch == nullptr it is a plain RMSNorm of
+//   alpha * skip (embedding and final norm).
+// - gated_rms_norm: the lightning output norm over all H*d channels and the sigmoid gate:
+//   y = (bf16(o / sqrt(mean(o^2) + eps)) * weight) * sigmoid(gate).
+#pragma once
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "kernels/gpu_types.h"
+
+namespace m1::kernels::gpu {
+
+struct ResidualRmsNormArgs {
+  int n_rows = 0;
+  int width = 0;                       // multiple of 8, at most 12288
+  const Bf16 * skip = nullptr;         // bf16 [n_rows, skip_stride]
+  std::int64_t skip_stride = 0;
+  const Bf16 * branch = nullptr;       // bf16 [n_rows, branch_stride], or nullptr
+  std::int64_t branch_stride = 0;
+  float alpha = 1.0f;
+  float beta = 1.0f;
+  const Bf16 * weight = nullptr;       // bf16 [width]
+  float eps = 1e-5f;
+  Bf16 * out = nullptr;                // bf16 [n_rows, out_stride]; may alias skip or branch
+  std::int64_t out_stride = 0;
+};
+
+struct GatedRmsNormArgs {
+  int n_rows = 0;
+  int width = 0;                       // H*d, multiple of 8, at most 12288
+  const Bf16 * in = nullptr;           // bf16 [n_rows, in_stride]: attention output o
+  std::int64_t in_stride = 0;
+  const Bf16 * gate = nullptr;         // bf16 [n_rows, gate_stride]: a @ output_gate^T
+  std::int64_t gate_stride = 0;
+  const Bf16 * weight = nullptr;       // bf16 [width]
+  float eps = 1e-6f;
+  Bf16 * out = nullptr;                // bf16 [n_rows, out_stride]; may alias in or gate
+  std::int64_t out_stride = 0;
+};
+
+Status residual_rms_norm(const ResidualRmsNormArgs & args, Stream stream);
+Status gated_rms_norm(const GatedRmsNormArgs & args, Stream stream);
+
+}  // namespace m1::kernels::gpu

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# GPU benchmarks, run on the GPU machine by scripts/gpu_check.sh with the build folder as $1
+# (default build-gpu): kernel timings at real M1 dimensions next to the measured copy bandwidth
+# and cuBLAS GEMM peak. Prints one table; BENCHMARKS.md records the numbers.
+set -uo pipefail
+build=${1:-build-gpu}
+bench=$build/tests/bench/m1_gpu_kernels_bench
+if [ ! -x "$bench" ]; then
+  echo "no $bench (built without CUDA?)"
+  exit 1
+fi
+"$bench" "${@:2}"
+rc=$?
+# The peer for softmax prefill, in the same run: PyTorch's flash attention (where torch is installed).
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
+fi
+exit $rc

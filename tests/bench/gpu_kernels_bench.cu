@@ -1,0 +1,440 @@
+// GPU kernel benchmarks at real M1 dimensions (64 heads x 128, D = 6144, 32 experts top-2), next to
+// the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
+// Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
+// would fit in L2 are rotated among several copies. Usage: m1_gpu_kernels_bench [--quick]
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/activation_gpu.h"
+#include "kernels/cuda/check.h"
+#include "kernels/lightning_attention_gpu.h"
+#include "kernels/moe_routing_gpu.h"
+#include "kernels/norm_gpu.h"
+#include "kernels/softmax_attention_gpu.h"
+
+namespace {
+
+namespace gpu = m1::kernels::gpu;
+using gpu::Bf16;
+
+constexpr int kHeads = 64, kD = 128, kHidden = 6144, kExperts = 32, kTopK = 2;
+
+__device__ uint32_t hash32(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return static_cast<uint32_t>(x);
+}
+
+__global__ void fill_bf16(__nv_bfloat16 * p, size_t n, uint64_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = __float2bfloat16(lo + (hi - lo) * (hash32(seed * 0x9e3779b97f4a7c15ull + i) * 2.3283064e-10f));
+}
+
+__global__ void fill_f32(float * p, size_t n, uint64_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = lo + (hi - lo) * (hash32(seed * 0x9e3779b97f4a7c15ull + i) * 2.3283064e-10f);
+}
+
+template <typename T> T * device_alloc(size_t n) {
+  T * p = nullptr;
+  M1_CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
+  return p;
+}
+
+Bf16 * random_bf16(size_t n, uint64_t seed, float lo = -0.25f, float hi = 1.0f) {
+  Bf16 * p = device_alloc<Bf16>(n);
+  fill_bf16<<<1024, 256>>>(reinterpret_cast<__nv_bfloat16 *>(p), n, seed, lo, hi);
+  M1_CUDA_CHECK(cudaGetLastError());
+  return p;
+}
+
+float * random_f32(size_t n, uint64_t seed, float lo, float hi) {
+  float * p = device_alloc<float>(n);
+  fill_f32<<<1024, 256>>>(p, n, seed, lo, hi);
+  M1_CUDA_CHECK(cudaGetLastError());
+  return p;
+}
+
+void check(const m1::Status & s) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "m1: bench: %s\n", s.message().c_str());
+    std::exit(1);
+  }
+}
+
+// Median milliseconds of `reps` runs of fn(rep) after `warmup` runs, each timed with events.
+double median_ms(const std::function<void(int)> & fn, int reps, int warmup = 3) {
+  for (int i = 0; i < warmup; ++i) fn(i);
+  M1_CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t start, stop;
+  M1_CUDA_CHECK(cudaEventCreate(&start));
+  M1_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    M1_CUDA_CHECK(cudaEventRecord(start));
+    fn(i);
+    M1_CUDA_CHECK(cudaEventRecord(stop));
+    M1_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    M1_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms);
+  }
+  M1_CUDA_CHECK(cudaGetLastError());
+  M1_CUDA_CHECK(cudaEventDestroy(start));
+  M1_CUDA_CHECK(cudaEventDestroy(stop));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+void print_row(const std::string & name, const std::string & shape, double ms, const std::string & rate,
+         const std::string & of_floor) {
+  std::printf("%-26s %-22s %10.4f  %-26s %s\n", name.c_str(), shape.c_str(), ms, rate.c_str(), of_floor.c_str());
+  std::fflush(stdout);
+}
+
+std::string fmt(const char * f, double a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, a);
+  return buf;
+}
+
+struct Peaks {
+  double copy_gbs = 0;
+  double gemm_tflops = 0;
+};
+
+Peaks measure_peaks(bool quick) {
+  Peaks p;
+  const size_t bytes = size_t(1) << 31;  // 2 GiB each way
+  char * a = device_alloc<char>(bytes);
+  char * b = device_alloc<char>(bytes);
+  M1_CUDA_CHECK(cudaMemset(a, 1, bytes));
+  double ms = median_ms([&](int) { M1_CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); }, quick ? 5 : 20);
+  p.copy_gbs = 2.0 * bytes / ms / 1e6;
+  print_row("copy (peak)", "2 GiB d2d", ms, fmt("%.0f GB/s", p.copy_gbs), "read+write counted");
+  M1_CUDA_CHECK(cudaFree(a));
+  M1_CUDA_CHECK(cudaFree(b));
+
+  const int n = 8192;
+  Bf16 * x = random_bf16(size_t(n) * n, 1, -1, 1);
+  Bf16 * y = random_bf16(size_t(n) * n, 2, -1, 1);
+  Bf16 * z = device_alloc<Bf16>(size_t(n) * n);
+  cublasHandle_t handle;
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) check(m1::Status::error("cublasCreate failed"));
+  const float one = 1.f, zero = 0.f;
+  ms = median_ms([&](int) {
+    if (cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, x, CUDA_R_16BF, n, y, CUDA_R_16BF, n, &zero, z,
+                     CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+      check(m1::Status::error("cublasGemmEx failed"));
+  }, quick ? 5 : 20);
+  p.gemm_tflops = 2.0 * n * double(n) * n / ms / 1e9;
+  print_row("bf16 GEMM (peak)", "8192^3 cuBLAS", ms, fmt("%.0f TFLOP/s", p.gemm_tflops), "random data");
+  cublasDestroy(handle);
+  M1_CUDA_CHECK(cudaFree(x));
+  M1_CUDA_CHECK(cudaFree(y));
+  M1_CUDA_CHECK(cudaFree(z));
+  return p;
+}
+
+float * m1_decays() {  // s(l = 40, h) of M1_SPEC.md section 4 for the 64 heads
+  std::vector<float> s(kHeads);
+  for (int h = 0; h < kHeads; ++h) s[h] = float(std::pow(2.0, -8.0 * (h + 1) / kHeads) * (1.0 - 40.0 / 79.0 + 1e-5));
+  float * d = device_alloc<float>(kHeads);
+  M1_CUDA_CHECK(cudaMemcpy(d, s.data(), kHeads * 4, cudaMemcpyHostToDevice));
+  return d;
+}
+
+// Prefill of n_seqs sequences of seq_len tokens each, packed qkv as the checkpoint lays it out.
+void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int value_slice, int reps,
+                             int heads = kHeads, bool wgmma = false) {
+  const size_t n = size_t(n_seqs) * seq_len;
+  const int64_t row = 3 * heads * kD;
+  Bf16 * qkv = random_bf16(n * row, 10);
+  Bf16 * out = device_alloc<Bf16>(n * heads * kD);
+  float * state = device_alloc<float>(size_t(n_seqs) * heads * kD * kD);
+  float * decay = m1_decays();  // the first `heads` of the model's 64
+  std::vector<int32_t> starts(n_seqs + 1);
+  for (int i = 0; i <= n_seqs; ++i) starts[i] = i * seq_len;
+  int32_t * d_starts = device_alloc<int32_t>(starts.size());
+  M1_CUDA_CHECK(cudaMemcpy(d_starts, starts.data(), starts.size() * 4, cudaMemcpyHostToDevice));
+  gpu::LightningPrefillArgs a;
+  a.n_seqs = n_seqs;
+  a.n_heads = heads;
+  a.seq_starts = d_starts;
+  a.in = {qkv, qkv + kD, qkv + 2 * kD, row, 3 * kD};
+  a.decay = decay;
+  a.state = {state, nullptr};
+  a.out = out;
+  a.out_row_stride = heads * kD;
+  a.value_slice = value_slice;
+  a.kernel = wgmma ? gpu::LightningPrefillKernel::kWgmma : gpu::LightningPrefillKernel::kMmaSync;
+  M1_CUDA_CHECK(cudaMemset(state, 0, size_t(n_seqs) * heads * kD * kD * 4));
+  // Each run continues from the state the last one left (bounded: every head decays).
+  double ms = median_ms([&](int) { check(gpu::lightning_prefill(a, nullptr)); }, reps);
+  const double flops_recurrence = 4.0 * n * heads * kD * kD;
+  const double flops_block = n * heads * (4.0 * kD * kD + 2.0 * kD * 65);
+  const double bytes = n * (row + heads * kD) * 2.0 + 2.0 * n_seqs * heads * kD * kD * 4;
+  const double floor_ms = std::max(bytes / (peaks.copy_gbs * 1e6), flops_block / (peaks.gemm_tflops * 1e9));
+  std::string shape = std::to_string(n_seqs) + "x" + std::to_string(seq_len / 1024) + "K" +
+                      (heads != kHeads ? " " + std::to_string(heads) + "h" : std::string()) + " slice " +
+                      (value_slice ? std::to_string(value_slice) : std::string("auto")) + (wgmma ? " wgmma" : "");
+  print_row("lightning prefill", shape, ms,
+      fmt("%.0f TF/s 4nHd^2, ", flops_recurrence / ms / 1e9) + fmt("%.0f block", flops_block / ms / 1e9),
+      fmt("floor %.3f ms", floor_ms) + fmt(" (%.0f%%)", 100 * floor_ms / ms));
+  M1_CUDA_CHECK(cudaFree(qkv));
+  M1_CUDA_CHECK(cudaFree(out));
+  M1_CUDA_CHECK(cudaFree(state));
+  M1_CUDA_CHECK(cudaFree(decay));
+  M1_CUDA_CHECK(cudaFree(d_starts));
+}
+
+// One decode step for `batch` sequences; state slots rotate through a pool larger than L2.
+void bench_lightning_decode(const Peaks & peaks, int batch, int reps) {
+  const int pool = std::max(64, batch);  // 64 slots x 4 MiB = 256 MiB, five times the L2
+  const int rotations = pool / batch;
+  const int64_t row = 3 * kHeads * kD;
+  Bf16 * qkv = random_bf16(size_t(batch) * row, 20);
+  Bf16 * out = device_alloc<Bf16>(size_t(batch) * kHeads * kD);
+  float * state = random_f32(size_t(pool) * kHeads * kD * kD, 21, -1, 1);
+  float * decay = m1_decays();
+  std::vector<int32_t> slots(size_t(rotations) * batch);
+  for (size_t i = 0; i < slots.size(); ++i) slots[i] = int32_t(i);
+  int32_t * d_slots = device_alloc<int32_t>(slots.size());
+  M1_CUDA_CHECK(cudaMemcpy(d_slots, slots.data(), slots.size() * 4, cudaMemcpyHostToDevice));
+  gpu::LightningDecodeArgs a;
+  a.n_seqs = batch;
+  a.n_heads = kHeads;
+  a.in = {qkv, qkv + kD, qkv + 2 * kD, row, 3 * kD};
+  a.decay = decay;
+  a.out = out;
+  a.out_row_stride = kHeads * kD;
+  double ms = median_ms([&](int rep) {
+    a.state = {state, d_slots + size_t(rep % rotations) * batch};
+    check(gpu::lightning_decode(a, nullptr));
+  }, reps, 5);
+  const double bytes = batch * (2.0 * kHeads * kD * kD * 4 + (row + kHeads * kD) * 2.0);
+  print_row("lightning decode", "batch " + std::to_string(batch) + ", 64 heads", ms,
+      fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
+  M1_CUDA_CHECK(cudaFree(qkv));
+  M1_CUDA_CHECK(cudaFree(out));
+  M1_CUDA_CHECK(cudaFree(state));
+  M1_CUDA_CHECK(cudaFree(decay));
+  M1_CUDA_CHECK(cudaFree(d_slots));
+}
+
+void report_bytes(const Peaks & peaks, const std::string & name, const std::string & shape, double ms, double bytes) {
+  print_row(name, shape, ms, fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
+}
+
+void bench_norms_and_activations(const Peaks & peaks, int n, int reps) {
+  const int hd = kHeads * kD, ffn = 9216;
+  Bf16 * a = random_bf16(size_t(n) * hd, 30, -2, 2);
+  Bf16 * b = random_bf16(size_t(n) * hd, 31, -2, 2);
+  Bf16 * w = random_bf16(hd, 32, 0.5, 1.5);
+  Bf16 * out = device_alloc<Bf16>(size_t(n) * 2 * ffn);
+  gpu::ResidualRmsNormArgs r;
+  r.n_rows = n;
+  r.width = kHidden;
+  r.skip = a;
+  r.skip_stride = kHidden;
+  r.branch = b;
+  r.branch_stride = kHidden;
+  r.alpha = 3.5565588f;
+  r.weight = w;
+  r.out = out;
+  r.out_stride = kHidden;
+  double ms = median_ms([&](int) { check(gpu::residual_rms_norm(r, nullptr)); }, reps);
+  report_bytes(peaks, "residual rms norm", std::to_string(n) + " x 6144", ms, 3.0 * n * kHidden * 2);
+
+  gpu::GatedRmsNormArgs g;
+  g.n_rows = n;
+  g.width = hd;
+  g.in = a;
+  g.in_stride = hd;
+  g.gate = b;
+  g.gate_stride = hd;
+  g.weight = w;
+  g.out = out;
+  g.out_stride = hd;
+  ms = median_ms([&](int) { check(gpu::gated_rms_norm(g, nullptr)); }, reps);
+  report_bytes(peaks, "gated rms norm", std::to_string(n) + " x 8192", ms, 3.0 * n * hd * 2);
+
+  const int swiglu_rows = int(size_t(n) * hd / (2 * ffn));  // gate|up rows of 2 x 9216 that fit in buffer a
+  gpu::SwigluArgs s;
+  s.n_rows = swiglu_rows;
+  s.width = ffn;
+  s.gate = a;
+  s.gate_stride = 2 * ffn;
+  s.up = a + ffn;
+  s.up_stride = 2 * ffn;
+  s.out = out;
+  s.out_stride = ffn;
+  ms = median_ms([&](int) { check(gpu::swiglu(s, nullptr)); }, reps);
+  report_bytes(peaks, "swiglu", std::to_string(swiglu_rows) + " x 9216", ms, 3.0 * swiglu_rows * ffn * 2);
+  M1_CUDA_CHECK(cudaFree(a));
+  M1_CUDA_CHECK(cudaFree(b));
+  M1_CUDA_CHECK(cudaFree(w));
+  M1_CUDA_CHECK(cudaFree(out));
+}
+
+void bench_moe_routing(const Peaks & peaks, int n, int reps) {
+  float * logits = random_f32(size_t(n) * kExperts, 40, -3, 3);
+  int32_t * experts = device_alloc<int32_t>(size_t(n) * kTopK);
+  float * weights = device_alloc<float>(size_t(n) * kTopK);
+  Bf16 * x = random_bf16(size_t(n) * kHidden, 41, -2, 2);
+  Bf16 * permuted = device_alloc<Bf16>(size_t(n) * kTopK * kHidden);
+  int32_t * offsets = device_alloc<int32_t>(kExperts + 1);
+  int32_t * rows = device_alloc<int32_t>(size_t(n) * kTopK);
+  Bf16 * out = device_alloc<Bf16>(size_t(n) * kHidden);
+  gpu::MoeRouteArgs ra{n, kExperts, kTopK, logits, experts, weights};
+  double ms = median_ms([&](int) { check(gpu::moe_route(ra, nullptr)); }, reps);
+  print_row("moe route", std::to_string(n) + " x 32, top 2", ms, fmt("%.1f us", ms * 1e3), "");
+  gpu::MoePermuteArgs pa;
+  pa.n_tokens = n;
+  pa.n_experts = kExperts;
+  pa.top_k = kTopK;
+  pa.width = kHidden;
+  pa.experts = experts;
+  pa.in = x;
+  pa.in_stride = kHidden;
+  pa.permuted = permuted;
+  pa.expert_offsets = offsets;
+  pa.entry_rows = rows;
+  ms = median_ms([&](int) { check(gpu::moe_permute(pa, nullptr)); }, reps);
+  report_bytes(peaks, "moe permute", std::to_string(n) + " x 6144, top 2", ms, 3.0 * n * kHidden * 2);
+  gpu::MoeUnpermuteArgs ua;
+  ua.n_tokens = n;
+  ua.top_k = kTopK;
+  ua.width = kHidden;
+  ua.expert_out = permuted;
+  ua.entry_rows = rows;
+  ua.weights = weights;
+  ua.out = out;
+  ua.out_stride = kHidden;
+  ms = median_ms([&](int) { check(gpu::moe_unpermute(ua, nullptr)); }, reps);
+  report_bytes(peaks, "moe unpermute", std::to_string(n) + " x 6144, top 2", ms, 3.0 * n * kHidden * 2);
+  for (void * p : {(void *)logits, (void *)experts, (void *)weights, (void *)x, (void *)permuted, (void *)offsets,
+                   (void *)rows, (void *)out})
+    M1_CUDA_CHECK(cudaFree(p));
+}
+
+// Softmax attention decode over a paged KV cache: batch sequences of ctx tokens, 64 q / 8 kv heads,
+// pages of 64 tokens handed out in shuffled order; the bytes are the K/V rows read.
+void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
+  constexpr int kKv = 8, kPage = 64;
+  const int pages_per_seq = (ctx + kPage - 1) / kPage, n_pages = batch * pages_per_seq;
+  const size_t cache_elems = size_t(n_pages) * kPage * kKv * kD;
+  Bf16 * k = random_bf16(cache_elems, 50, -1, 1);
+  Bf16 * v = random_bf16(cache_elems, 51, -1, 1);
+  Bf16 * q = random_bf16(size_t(batch) * kHeads * kD, 52, -1, 1);
+  Bf16 * out = device_alloc<Bf16>(size_t(batch) * kHeads * kD);
+  std::vector<int32_t> table(n_pages), lens(batch, ctx);
+  for (int i = 0; i < n_pages; ++i) table[i] = i;
+  for (int i = n_pages - 1; i > 0; --i) std::swap(table[i], table[(i * 2654435761u) % (i + 1)]);
+  int32_t * d_table = device_alloc<int32_t>(n_pages);
+  int32_t * d_lens = device_alloc<int32_t>(batch);
+  M1_CUDA_CHECK(cudaMemcpy(d_table, table.data(), n_pages * 4, cudaMemcpyHostToDevice));
+  M1_CUDA_CHECK(cudaMemcpy(d_lens, lens.data(), batch * 4, cudaMemcpyHostToDevice));
+  const size_t ws_bytes = gpu::paged_decode_workspace_bytes(batch, kHeads, ctx);
+  float * ws = device_alloc<float>(ws_bytes / 4 + 4);
+  gpu::PagedDecodeArgs a;
+  a.n_seqs = batch;
+  a.n_heads = kHeads;
+  a.q = q;
+  a.q_row_stride = kHeads * kD;
+  a.seq_lens = d_lens;
+  a.max_seq_len = ctx;
+  a.cache = {k, v, kPage, kKv, d_table, pages_per_seq};
+  a.out = out;
+  a.out_row_stride = kHeads * kD;
+  a.workspace = ws;
+  double ms = median_ms([&](int) { check(gpu::paged_decode(a, nullptr)); }, reps);
+  const double bytes = double(batch) * ctx * kKv * kD * 2 * 2;
+  print_row("paged decode (softmax)", "batch " + std::to_string(batch) + " x " + std::to_string(ctx / 1024) + "K", ms,
+            fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
+  for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_lens, (void *)ws})
+    M1_CUDA_CHECK(cudaFree(p));
+}
+
+// Causal softmax prefill of one sequence of n tokens (no cached prefix) over a paged cache, 64 q /
+// 8 kv heads; FLOPs = 4 * heads * 128 * n (n + 1) / 2 (scores and P V over the causal half).
+void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
+  constexpr int kKv = 8, kPage = 64;
+  const int n_pages = (n + kPage - 1) / kPage;
+  const size_t cache_elems = size_t(n_pages) * kPage * kKv * kD;
+  Bf16 * k = random_bf16(cache_elems, 60, -1, 1);
+  Bf16 * v = random_bf16(cache_elems, 61, -1, 1);
+  Bf16 * q = random_bf16(size_t(n) * kHeads * kD, 62, -1, 1);
+  Bf16 * out = device_alloc<Bf16>(size_t(n) * kHeads * kD);
+  std::vector<int32_t> table(n_pages), starts = {0, n}, pos = {0};
+  for (int i = 0; i < n_pages; ++i) table[i] = i;
+  int32_t * d_table = device_alloc<int32_t>(n_pages);
+  int32_t * d_starts = device_alloc<int32_t>(2);
+  int32_t * d_pos = device_alloc<int32_t>(1);
+  M1_CUDA_CHECK(cudaMemcpy(d_table, table.data(), n_pages * 4, cudaMemcpyHostToDevice));
+  M1_CUDA_CHECK(cudaMemcpy(d_starts, starts.data(), 8, cudaMemcpyHostToDevice));
+  M1_CUDA_CHECK(cudaMemcpy(d_pos, pos.data(), 4, cudaMemcpyHostToDevice));
+  gpu::PagedPrefillArgs a;
+  a.n_seqs = 1;
+  a.n_heads = kHeads;
+  a.q = q;
+  a.q_row_stride = kHeads * kD;
+  a.seq_starts = d_starts;
+  a.chunk_pos = d_pos;
+  a.max_chunk_len = n;
+  a.cache = {k, v, kPage, kKv, d_table, n_pages};
+  a.out = out;
+  a.out_row_stride = kHeads * kD;
+  double ms = median_ms([&](int) { check(gpu::paged_prefill(a, nullptr)); }, reps);
+  const double flops = 4.0 * kHeads * kD * double(n) * (n + 1) / 2;
+  print_row("paged prefill (softmax)", std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+            fmt("%.0f%% of GEMM peak", 100 * flops / ms / 1e9 / peaks.gemm_tflops));
+  for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_starts, (void *)d_pos})
+    M1_CUDA_CHECK(cudaFree(p));
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  cudaDeviceProp prop;
+  M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs, %.0f MB L2\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
+  std::printf("%-26s %-22s %10s  %-26s %s\n", "kernel", "shape", "ms", "rate", "vs floor / peak");
+  const Peaks peaks = measure_peaks(quick);
+  const int reps = quick ? 5 : 30;
+  for (int slice : {64, 32}) {
+    bench_lightning_prefill(peaks, 1, 4096, slice, reps);
+    bench_lightning_prefill(peaks, 1, 32768, slice, reps);
+  }
+  bench_lightning_prefill(peaks, 8, 4096, 64, reps);
+  bench_lightning_prefill(peaks, 8, 4096, 32, reps);
+  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10);
+  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10, kHeads, true);
+  // 8 heads: one GPU's share under 8-way tensor parallelism, where the launcher picks slice 32
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
+  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
+  for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
+  bench_paged_prefill(peaks, 4096, reps);
+  bench_paged_prefill(peaks, 32768, quick ? 3 : 10);
+  bench_paged_decode(peaks, 1, 32768, reps);
+  bench_paged_decode(peaks, 16, 4096, reps);
+  bench_paged_decode(peaks, 64, 4096, reps);
+  bench_norms_and_activations(peaks, 16384, reps);
+  bench_moe_routing(peaks, 16384, reps);
+  return 0;
+}

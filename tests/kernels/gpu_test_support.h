@@ -1,0 +1,64 @@
+// Helpers for the Gpu kernel suites: why a suite must skip, bf16 rounding as the hardware does it
+// (round to nearest even), device buffers filled from host vectors, and a relative error norm.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/device_info.h"
+#include "kernels/device_memory.h"
+
+namespace m1::test {
+
+// Why the Gpu tests cannot run here, or empty when they can.
+inline std::string gpu_unavailable_reason() {
+  kernels::AcceleratorReport report = kernels::probe_accelerators();
+  if (!report.cuda_built) return report.cuda_reason.empty() ? "built without CUDA" : report.cuda_reason;
+  if (report.devices.empty()) return report.cuda_reason.empty() ? "no CUDA device" : report.cuda_reason;
+  return "";
+}
+
+inline std::uint16_t to_bf16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+inline float from_bf16(std::uint16_t b) {
+  std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline float round_bf16(float f) { return from_bf16(to_bf16(f)); }
+
+// A device buffer holding a copy of `host`; the test fails at the caller if this does not hold.
+template <typename T> kernels::DeviceBuffer device_copy(const std::vector<T> & host) {
+  auto buffer = kernels::DeviceBuffer::allocate(0, host.size() * sizeof(T));
+  if (!buffer.ok()) return kernels::DeviceBuffer();
+  if (!buffer->upload(host.data(), host.size() * sizeof(T)).ok()) return kernels::DeviceBuffer();
+  return std::move(buffer.value());
+}
+
+template <typename T> std::vector<T> host_copy(const kernels::DeviceBuffer & buffer, size_t n) {
+  std::vector<T> host(n);
+  if (!buffer.download(host.data(), n * sizeof(T)).ok()) host.clear();
+  return host;
+}
+
+// ||got - want|| / ||want|| (Frobenius), NaN when got holds a NaN.
+inline double relative_error(const std::vector<double> & got, const std::vector<double> & want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    num += (got[i] - want[i]) * (got[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace m1::test

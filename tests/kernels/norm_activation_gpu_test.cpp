@@ -1,0 +1,176 @@
+// Norm and activation kernels against float64 evaluations of M1_SPEC.md section 4 on the same
+// bf16 inputs: the postnorm residual RMSNorm, the lightning output norm with its sigmoid gate,
+// SwiGLU and SiLU. Widths sweep the real ones (6144, 8192), the largest supported (12288) and a
+// small odd multiple of 8; row counts are odd; outputs are poisoned with NaN before each launch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/activation_gpu.h"
+#include "kernels/norm_gpu.h"
+#include "tests/kernels/gpu_test_support.h"
+
+namespace {
+
+using m1::kernels::DeviceBuffer;
+using m1::kernels::gpu::Bf16;
+using m1::test::device_copy;
+using m1::test::from_bf16;
+using m1::test::host_copy;
+using m1::test::to_bf16;
+
+// Per-element relative tolerances: each rounding to bf16 costs at most one unit roundoff
+// u = 2^-8 = 3.9e-3 (half an ulp, or a full ulp where an fp32 difference flips the rounding of a
+// value that lies on a boundary). residual_rms_norm and swiglu round twice (8e-3), gated_rms_norm
+// three times (1.2e-2), silu once (4e-3). fp32 sums and rsqrt add under 1e-5.
+constexpr double kTwoRoundings = 8e-3;
+constexpr double kThreeRoundings = 1.2e-2;
+constexpr double kOneRounding = 4e-3;
+
+std::vector<Bf16> random_bf16(size_t n, std::mt19937 & rng, float stddev = 1.f, float mean = 0.f) {
+  std::normal_distribution<float> normal(mean, stddev);
+  std::vector<Bf16> v(n);
+  for (Bf16 & x : v) x = to_bf16(normal(rng));
+  return v;
+}
+
+// Counts elements where |got - want| > tol * |want| (NaN counts as a miss).
+int count_misses(const std::vector<Bf16> & got, const std::vector<double> & want, double tol) {
+  int misses = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double g = from_bf16(got[i]);
+    if (!(std::abs(g - want[i]) <= tol * std::abs(want[i]) + 1e-30)) ++misses;
+  }
+  return misses;
+}
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double silu(double x) { return x * sigmoid(x); }
+
+TEST(NormGpu, ResidualRmsNormMatchesFloat64) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  std::mt19937 rng(11);
+  const float alpha = 3.5565588200778455f, beta = 1.f;  // the M1 config's alpha = (2*80)^(1/4)
+  for (int width : {40, 6144, 12288}) {
+    for (bool with_branch : {true, false}) {
+      SCOPED_TRACE("width " + std::to_string(width) + (with_branch ? " with branch" : " without branch"));
+      const int n_rows = 7, stride = width + 8;  // padded rows check the stride handling
+      std::vector<Bf16> skip = random_bf16(static_cast<size_t>(n_rows) * stride, rng);
+      std::vector<Bf16> branch = random_bf16(static_cast<size_t>(n_rows) * stride, rng, 3.f);
+      std::vector<Bf16> weight = random_bf16(width, rng, 0.2f, 1.f);
+      DeviceBuffer d_skip = device_copy(skip), d_branch = device_copy(branch), d_weight = device_copy(weight);
+      DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_rows) * width, 0xffff));
+      m1::kernels::gpu::ResidualRmsNormArgs args;
+      args.n_rows = n_rows;
+      args.width = width;
+      args.skip = static_cast<const Bf16 *>(d_skip.data());
+      args.skip_stride = stride;
+      args.branch = with_branch ? static_cast<const Bf16 *>(d_branch.data()) : nullptr;
+      args.branch_stride = stride;
+      args.alpha = alpha;
+      args.beta = beta;
+      args.weight = static_cast<const Bf16 *>(d_weight.data());
+      args.eps = 1e-5f;
+      args.out = static_cast<Bf16 *>(d_out.data());
+      args.out_stride = width;
+      m1::Status status = m1::kernels::gpu::residual_rms_norm(args, nullptr);
+      ASSERT_TRUE(status.ok()) << status.message();
+      std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(n_rows) * width);
+      ASSERT_FALSE(out.empty());
+
+      std::vector<double> want;
+      for (int r = 0; r < n_rows; ++r) {
+        std::vector<double> x(width);
+        double sum_sq = 0;
+        for (int c = 0; c < width; ++c) {
+          x[c] = alpha * from_bf16(skip[r * stride + c]) + (with_branch ? beta * from_bf16(branch[r * stride + c]) : 0.0);
+          sum_sq += x[c] * x[c];
+        }
+        const double rstd = 1.0 / std::sqrt(sum_sq / width + 1e-5);
+        for (int c = 0; c < width; ++c) want.push_back(x[c] * rstd * from_bf16(weight[c]));
+      }
+      EXPECT_EQ(count_misses(out, want, kTwoRoundings), 0);
+    }
+  }
+}
+
+TEST(NormGpu, GatedRmsNormMatchesFloat64) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  std::mt19937 rng(12);
+  for (int width : {40, 8192}) {
+    SCOPED_TRACE("width " + std::to_string(width));
+    const int n_rows = 9;
+    std::vector<Bf16> in = random_bf16(static_cast<size_t>(n_rows) * width, rng, 0.3f);
+    std::vector<Bf16> gate = random_bf16(static_cast<size_t>(n_rows) * width, rng, 2.f);
+    std::vector<Bf16> weight = random_bf16(width, rng, 0.2f, 1.f);
+    DeviceBuffer d_in = device_copy(in), d_gate = device_copy(gate), d_weight = device_copy(weight);
+    DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_rows) * width, 0xffff));
+    m1::kernels::gpu::GatedRmsNormArgs args;
+    args.n_rows = n_rows;
+    args.width = width;
+    args.in = static_cast<const Bf16 *>(d_in.data());
+    args.in_stride = width;
+    args.gate = static_cast<const Bf16 *>(d_gate.data());
+    args.gate_stride = width;
+    args.weight = static_cast<const Bf16 *>(d_weight.data());
+    args.eps = 1e-6f;
+    args.out = static_cast<Bf16 *>(d_out.data());
+    args.out_stride = width;
+    m1::Status status = m1::kernels::gpu::gated_rms_norm(args, nullptr);
+    ASSERT_TRUE(status.ok()) << status.message();
+    std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(n_rows) * width);
+    ASSERT_FALSE(out.empty());
+    std::vector<double> want;
+    for (int r = 0; r < n_rows; ++r) {
+      double sum_sq = 0;
+      for (int c = 0; c < width; ++c) sum_sq += std::pow(from_bf16(in[r * width + c]), 2);
+      const double rstd = 1.0 / std::sqrt(sum_sq / width + 1e-6);
+      for (int c = 0; c < width; ++c)
+        want.push_back(from_bf16(in[r * width + c]) * rstd * from_bf16(weight[c]) * sigmoid(from_bf16(gate[r * width + c])));
+    }
+    EXPECT_EQ(count_misses(out, want, kThreeRoundings), 0);
+  }
+}
+
+TEST(ActivationGpu, SwigluAndSiluMatchFloat64) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  std::mt19937 rng(13);
+  const int n_rows = 11, width = 9216 + 8;  // the expert width plus one chunk
+  // gate and up side by side in one [rows, 2 * width] buffer, as a fused gate_up GEMM writes them
+  std::vector<Bf16> gate_up = random_bf16(static_cast<size_t>(n_rows) * 2 * width, rng, 2.f);
+  DeviceBuffer d_gate_up = device_copy(gate_up);
+  DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_rows) * width, 0xffff));
+  m1::kernels::gpu::SwigluArgs args;
+  args.n_rows = n_rows;
+  args.width = width;
+  args.gate = static_cast<const Bf16 *>(d_gate_up.data());
+  args.gate_stride = 2 * width;
+  args.up = static_cast<const Bf16 *>(d_gate_up.data()) + width;
+  args.up_stride = 2 * width;
+  args.out = static_cast<Bf16 *>(d_out.data());
+  args.out_stride = width;
+  m1::Status status = m1::kernels::gpu::swiglu(args, nullptr);
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(n_rows) * width);
+  ASSERT_FALSE(out.empty());
+  std::vector<double> want;
+  for (int r = 0; r < n_rows; ++r)
+    for (int c = 0; c < width; ++c)
+      want.push_back(silu(from_bf16(gate_up[r * 2 * width + c])) * from_bf16(gate_up[r * 2 * width + width + c]));
+  EXPECT_EQ(count_misses(out, want, kTwoRoundings), 0);
+
+  status = m1::kernels::gpu::silu_inplace(static_cast<Bf16 *>(d_gate_up.data()), static_cast<int64_t>(gate_up.size()), nullptr);
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::vector<Bf16> activated = host_copy<Bf16>(d_gate_up, gate_up.size());
+  ASSERT_FALSE(activated.empty());
+  std::vector<double> want_silu;
+  for (Bf16 x : gate_up) want_silu.push_back(silu(from_bf16(x)));
+  EXPECT_EQ(count_misses(activated, want_silu, kOneRounding), 0);
+}
+
+}  // namespace
