@@ -13,15 +13,18 @@ constexpr std::string_view kSystemHeader = "<beginning_of_sentence>system ai_set
 constexpr std::string_view kToolsHeader =
     "<beginning_of_sentence>system tool_setting=tools\nYou are provided with these tools:\n<tools>\n";
 constexpr std::string_view kToolsFooter =
-    "</tools>\n\nIf you need to call tools, please respond with <tool_calls></tool_calls> XML tags, and provide "
-    "tool-name and json-object of arguments, following the format below:\n<tool_calls>\n{name: <tool-name-1>, "
+    "</tools>\n\nIf you need to call tools, please respond with <tool_calls></tool_calls> XML tags, and "
+    "provide "
+    "tool-name and json-object of arguments, following the format below:\n<tool_calls>\n{name: "
+    "<tool-name-1>, "
     "arguments: <args-json-object-1>}\n...\n</tool_calls><end_of_sentence>\n";
 constexpr std::string_view kUserHeader = "<beginning_of_sentence>user name=user\n";
 constexpr std::string_view kToolHeader = "<beginning_of_sentence>tool name=tools\n";
 
 void append_message(std::string & out, const Message & message) {
   switch (message.role) {
-    case Role::system: break;  // rendered in the system block at the top
+    case Role::system:
+      break;  // rendered in the system block at the top
     case Role::user:
       out.append(kUserHeader).append(message.text).append(kEndOfSentence);
       break;
@@ -31,7 +34,11 @@ void append_message(std::string & out, const Message & message) {
     case Role::tool:
       out.append(kToolHeader);
       for (const ToolResult & result : message.results)
-        out.append("tool name: ").append(result.name).append("\ntool result: ").append(result.text).append("\n\n");
+        out.append("tool name: ")
+            .append(result.name)
+            .append("\ntool result: ")
+            .append(result.text)
+            .append("\n\n");
       out.append(kEndOfSentence);
       break;
   }
@@ -39,7 +46,8 @@ void append_message(std::string & out, const Message & message) {
 
 }  // namespace
 
-std::string render_prompt(const Conversation & conversation, const ToolList & tools, bool add_generation_prompt) {
+std::string render_prompt(const Conversation & conversation, const ToolList & tools,
+                          bool add_generation_prompt) {
   std::string out(kBeginOfDocument);
   std::string system;
   for (const Message & message : conversation)
@@ -55,10 +63,11 @@ std::string render_prompt(const Conversation & conversation, const ToolList & to
   return out;
 }
 
-Expected<std::string> render_suffix(const Conversation & conversation, size_t n_rendered, const ToolList & tools,
-                                    bool add_generation_prompt) {
+Expected<std::string> render_suffix(const Conversation & conversation, size_t n_rendered,
+                                    const ToolList & tools, bool add_generation_prompt) {
   if (n_rendered > conversation.size())
-    return Status::error("render_suffix: " + std::to_string(n_rendered) + " messages rendered but the conversation has " +
+    return Status::error("render_suffix: " + std::to_string(n_rendered) +
+                         " messages rendered but the conversation has " +
                          std::to_string(conversation.size()));
   if (n_rendered == 0) return render_prompt(conversation, tools, add_generation_prompt);
   std::string out;
@@ -74,7 +83,8 @@ Expected<std::string> render_suffix(const Conversation & conversation, size_t n_
   return out;
 }
 
-std::string assistant_text(std::string_view reasoning, std::string_view content, const std::vector<ToolCallText> & calls) {
+std::string assistant_text(std::string_view reasoning, std::string_view content,
+                           const std::vector<ToolCallText> & calls) {
   std::string out;
   if (!reasoning.empty()) out.append("<think>\n").append(reasoning).append("\n</think>\n");
   out.append(content);

@@ -48,14 +48,15 @@ using ToolList = std::vector<nlohmann::ordered_json>;
 inline constexpr std::string_view kGenerationPrompt = "<beginning_of_sentence>ai name=assistant\n";
 inline constexpr std::string_view kAfterEndOfSentence = "\n";
 
-std::string render_prompt(const Conversation & conversation, const ToolList & tools, bool add_generation_prompt);
+std::string render_prompt(const Conversation & conversation, const ToolList & tools,
+                          bool add_generation_prompt);
 
 // The text to append to render_prompt(first `n_rendered` messages, tools, false) to obtain
 // render_prompt(conversation, tools, add_generation_prompt). Fails when a new message is a
 // non-empty system message: the template joins all system text into the block at the top, so
 // such a message would change what is already rendered.
-Expected<std::string> render_suffix(const Conversation & conversation, size_t n_rendered, const ToolList & tools,
-                                    bool add_generation_prompt);
+Expected<std::string> render_suffix(const Conversation & conversation, size_t n_rendered,
+                                    const ToolList & tools, bool add_generation_prompt);
 
 // A JSON value as Python's json.dumps(value, ensure_ascii=False) writes it (the template's tojson):
 // ", " and ": " separators, key order kept, non-ASCII kept, floats as Python's repr.
@@ -75,6 +76,7 @@ struct ToolCallText {
   std::string name;
   nlohmann::ordered_json arguments;
 };
-std::string assistant_text(std::string_view reasoning, std::string_view content, const std::vector<ToolCallText> & calls);
+std::string assistant_text(std::string_view reasoning, std::string_view content,
+                           const std::vector<ToolCallText> & calls);
 
 }  // namespace m1

@@ -15,13 +15,27 @@ void append_string(std::string & out, const std::string & text) {
   out += '"';
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (uint8_t(c) < 0x20) {
           char escape[8];
@@ -93,12 +107,22 @@ void append_json(std::string & out, const nlohmann::ordered_json & value) {
       out += ']';
       break;
     }
-    case nlohmann::ordered_json::value_t::string: append_string(out, value.get_ref<const std::string &>()); break;
-    case nlohmann::ordered_json::value_t::number_float: append_float(out, value.get<double>()); break;
-    case nlohmann::ordered_json::value_t::boolean: out += value.get<bool>() ? "true" : "false"; break;
+    case nlohmann::ordered_json::value_t::string:
+      append_string(out, value.get_ref<const std::string &>());
+      break;
+    case nlohmann::ordered_json::value_t::number_float:
+      append_float(out, value.get<double>());
+      break;
+    case nlohmann::ordered_json::value_t::boolean:
+      out += value.get<bool>() ? "true" : "false";
+      break;
     case nlohmann::ordered_json::value_t::null:
-    case nlohmann::ordered_json::value_t::discarded: out += "null"; break;
-    default: out += value.dump(); break;  // integers
+    case nlohmann::ordered_json::value_t::discarded:
+      out += "null";
+      break;
+    default:
+      out += value.dump();
+      break;  // integers
   }
 }
 
@@ -117,7 +141,8 @@ Expected<Message> message_from_json(const nlohmann::ordered_json & entry, const 
   if (!content.is_array()) return Status::error(where + ": \"content\" must be a list of parts or a string");
   Message message;
   if (role == "system" || role == "user") {
-    if (content.empty()) return Status::error(where + ": \"content\" is empty (the template reads its first part)");
+    if (content.empty())
+      return Status::error(where + ": \"content\" is empty (the template reads its first part)");
     Expected<std::string> text = part_text(content[0], where + ".content[0]");
     if (!text) return text.status();
     return role == "system" ? Message::system(*text) : Message::user(*text);
@@ -125,7 +150,8 @@ Expected<Message> message_from_json(const nlohmann::ordered_json & entry, const 
   if (role == "assistant") {
     std::string text;
     for (const nlohmann::ordered_json & part : content)
-      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string())
+      if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+          part["text"].is_string())
         text += part["text"].get<std::string>();
     return Message::assistant(std::move(text));
   }
@@ -168,7 +194,8 @@ Expected<ToolList> tools_from_json(const nlohmann::ordered_json & tools) {
   if (!tools.is_array()) return Status::error("tools: expected a JSON array of tool definitions");
   ToolList list;
   for (size_t i = 0; i < tools.size(); ++i) {
-    if (!tools[i].is_object()) return Status::error("tools[" + std::to_string(i) + "]: expected a JSON object");
+    if (!tools[i].is_object())
+      return Status::error("tools[" + std::to_string(i) + "]: expected a JSON object");
     list.push_back(tools[i]);
   }
   return list;

@@ -48,7 +48,8 @@ std::vector<TokenId> Tokenizer::encode(std::string_view input) const {
       ids.push_back(raw.id);
       continue;
     }
-    std::string normalized = s.normalizer.empty() ? std::string(raw.text) : s.normalizer.apply(std::string(raw.text));
+    std::string normalized =
+        s.normalizer.empty() ? std::string(raw.text) : s.normalizer.apply(std::string(raw.text));
     normalized_segments.clear();
     s.normalized_matcher->split(normalized, normalized_segments);
     for (const TextSegment & segment : normalized_segments) {
@@ -88,7 +89,8 @@ std::string Tokenizer::token_bytes(TokenId id, bool first_in_stream, bool skip_s
   const State & s = *state_;
   if (const AddedToken * added = s.added_token(id))
     return (skip_special_tokens && added->special) ? std::string() : added->content;
-  if (const std::string * token = s.model.id_to_token(id)) return s.decoder.token_bytes(*token, first_in_stream);
+  if (const std::string * token = s.model.id_to_token(id))
+    return s.decoder.token_bytes(*token, first_in_stream);
   return {};
 }
 

@@ -31,7 +31,7 @@ struct SpecialTokenIds {
 };
 
 class Tokenizer {
-public:
+ public:
   // `path`: a model directory (tokenizer.json, else vocab.json + merges.txt), a tokenizer.json
   // file, or a *vocab.json file with its *merges.txt beside it.
   static Expected<Tokenizer> load(const std::string & path);
@@ -39,7 +39,8 @@ public:
   static Expected<Tokenizer> from_json_text(const std::string & json_text, const std::string & name);
   // A vocab.json + merges.txt pair, configured as GPT-2 (ByteLevel with its regex); special tokens
   // are M1's four names plus those named in `tokenizer_config_json` (may be empty).
-  static Expected<Tokenizer> from_vocab_and_merges(const std::string & vocab_path, const std::string & merges_path,
+  static Expected<Tokenizer> from_vocab_and_merges(const std::string & vocab_path,
+                                                   const std::string & merges_path,
                                                    const std::string & tokenizer_config_json);
 
   std::vector<TokenId> encode(std::string_view text) const;
@@ -60,7 +61,7 @@ public:
 
   struct State;  // the loaded pipeline, shared by copies (tokenizer.cpp)
 
-private:
+ private:
   explicit Tokenizer(std::shared_ptr<const State> state) : state_(std::move(state)) {}
   std::shared_ptr<const State> state_;
 };

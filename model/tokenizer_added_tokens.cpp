@@ -12,8 +12,9 @@ AddedTokenMatcher::AddedTokenMatcher(const std::vector<AddedToken> & tokens, boo
     if (token.normalized == normalized && !token.content.empty()) tokens_.push_back(&token);
   for (const AddedToken * token : tokens_) by_first_byte_[uint8_t(token->content[0])].push_back(token);
   for (auto & bucket : by_first_byte_)
-    std::stable_sort(bucket.begin(), bucket.end(),
-                     [](const AddedToken * a, const AddedToken * b) { return a->content.size() > b->content.size(); });
+    std::stable_sort(bucket.begin(), bucket.end(), [](const AddedToken * a, const AddedToken * b) {
+      return a->content.size() > b->content.size();
+    });
 }
 
 void AddedTokenMatcher::split(std::string_view text, std::vector<TextSegment> & out) const {
@@ -32,7 +33,8 @@ void AddedTokenMatcher::split(std::string_view text, std::vector<TextSegment> & 
       continue;
     }
     size_t begin = pos, end = pos + found->content.size();
-    if (found->lstrip) begin = std::max(start, begin - utf8::trailing_whitespace_length(text.substr(0, begin)));
+    if (found->lstrip)
+      begin = std::max(start, begin - utf8::trailing_whitespace_length(text.substr(0, begin)));
     if (found->rstrip) end += utf8::leading_whitespace_length(text.substr(end));
     if (begin > start) out.push_back({text.substr(start, begin - start), -1});
     out.push_back({text.substr(begin, end - begin), found->id});

@@ -29,7 +29,7 @@ struct TextSegment {
 };
 
 class AddedTokenMatcher {
-public:
+ public:
   // The tokens to look for (those whose `normalized` flag equals `normalized`).
   AddedTokenMatcher(const std::vector<AddedToken> & tokens, bool normalized);
 
@@ -37,7 +37,7 @@ public:
   // Cuts `text` into ordinary runs and added tokens, appending to `out`.
   void split(std::string_view text, std::vector<TextSegment> & out) const;
 
-private:
+ private:
   std::vector<const AddedToken *> tokens_;
   std::array<std::vector<const AddedToken *>, 256> by_first_byte_;  // longest first
 };

@@ -85,13 +85,15 @@ Expected<BpeModel> BpeModel::from_json(const nlohmann::json & spec) {
   return model;
 }
 
-Expected<BpeModel> BpeModel::from_vocab_and_merges(const std::string & vocab_json, const std::string & merges_txt,
+Expected<BpeModel> BpeModel::from_vocab_and_merges(const std::string & vocab_json,
+                                                   const std::string & merges_txt,
                                                    const std::string & merges_name) {
   nlohmann::json vocab = nlohmann::json::parse(vocab_json, nullptr, false);
   if (!vocab.is_object()) return Status::error("vocab.json: not a JSON object of token -> id");
   BpeModel model;
   for (const auto & [token, id] : vocab.items()) {
-    if (!id.is_number_integer()) return Status::error("vocab.json: id of \"" + token + "\" is not an integer");
+    if (!id.is_number_integer())
+      return Status::error("vocab.json: id of \"" + token + "\" is not an integer");
     model.vocab_.emplace(token, id.get<TokenId>());
   }
   int32_t rank = 0;
@@ -106,7 +108,8 @@ Expected<BpeModel> BpeModel::from_vocab_and_merges(const std::string & vocab_jso
     if (line.empty() || (line_number == 1 && line.starts_with("#version"))) continue;
     size_t space = line.find(' ');
     if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-      return Status::error(merges_name + ":" + std::to_string(line_number) + ": expected two tokens separated by one space");
+      return Status::error(merges_name + ":" + std::to_string(line_number) +
+                           ": expected two tokens separated by one space");
     Status added = model.add_merge(line.substr(0, space), line.substr(space + 1), rank++);
     if (!added) return added.with_context(merges_name + ":" + std::to_string(line_number));
   }

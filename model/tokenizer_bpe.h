@@ -20,11 +20,12 @@ namespace m1 {
 using TokenId = int32_t;
 
 class BpeModel {
-public:
+ public:
   // `spec` is the "model" value of tokenizer.json (type BPE).
   static Expected<BpeModel> from_json(const nlohmann::json & spec);
   // The vocab.json + merges.txt pair (texts of the two files; names for messages).
-  static Expected<BpeModel> from_vocab_and_merges(const std::string & vocab_json, const std::string & merges_txt,
+  static Expected<BpeModel> from_vocab_and_merges(const std::string & vocab_json,
+                                                  const std::string & merges_txt,
                                                   const std::string & merges_name);
 
   void encode_word(std::string_view word, std::vector<TokenId> & out) const;
@@ -35,7 +36,7 @@ public:
   TokenId end_of_ids() const { return TokenId(id_to_token_.size()); }  // one past the largest id
   bool byte_fallback() const { return byte_fallback_; }
 
-private:
+ private:
   struct Merge {
     int32_t rank;
     TokenId result;
@@ -46,7 +47,7 @@ private:
   void apply_merges(std::vector<TokenId> & ids) const;
 
   std::unordered_map<std::string, TokenId> vocab_;
-  std::vector<std::string> id_to_token_;  // empty string = id not in the vocabulary
+  std::vector<std::string> id_to_token_;        // empty string = id not in the vocabulary
   std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
   std::optional<TokenId> unk_;
   bool fuse_unk_ = false;

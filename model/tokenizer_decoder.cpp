@@ -14,7 +14,10 @@ int byte_token_value(const std::string & token) {
   if (token.size() != 6 || !token.starts_with("<0x") || token.back() != '>') return -1;
   int value = 0;
   for (char c : token.substr(3, 2)) {
-    int digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    int digit = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                         : -1;
     if (digit < 0) return -1;
     value = value * 16 + digit;
   }
@@ -63,7 +66,8 @@ std::string strip_chars(const std::string & token, const std::string & c, size_t
   size_t begin = 0, end = token.size();
   for (size_t i = 0; i < start && token.compare(begin, c.size(), c) == 0 && begin + c.size() <= end; ++i)
     begin += c.size();
-  for (size_t i = 0; i < stop && end >= begin + c.size() && token.compare(end - c.size(), c.size(), c) == 0; ++i)
+  for (size_t i = 0; i < stop && end >= begin + c.size() && token.compare(end - c.size(), c.size(), c) == 0;
+       ++i)
     end -= c.size();
   return token.substr(begin, end - begin);
 }
@@ -107,7 +111,8 @@ Status TokenizerDecoder::add_steps(const nlohmann::json & spec, std::vector<Step
     step.strip_start = spec.value("start", size_t(0));
     step.strip_stop = spec.value("stop", size_t(0));
   } else {
-    return Status::error("decoder \"" + type + "\" is not supported (supported: ByteLevel, ByteFallback, Fuse, "
+    return Status::error("decoder \"" + type +
+                         "\" is not supported (supported: ByteLevel, ByteFallback, Fuse, "
                          "Replace with a string pattern, Strip, Sequence)");
   }
   steps.push_back(std::move(step));
@@ -128,8 +133,12 @@ TokenizerDecoder TokenizerDecoder::byte_level() {
 
 void TokenizerDecoder::run(const Step & step, std::vector<std::string> & tokens, bool raw, bool first) {
   switch (step.kind) {
-    case Step::Kind::byte_level: byte_level_step(tokens, raw); break;
-    case Step::Kind::byte_fallback: byte_fallback_step(tokens, raw); break;
+    case Step::Kind::byte_level:
+      byte_level_step(tokens, raw);
+      break;
+    case Step::Kind::byte_fallback:
+      byte_fallback_step(tokens, raw);
+      break;
     case Step::Kind::fuse: {
       std::string joined;
       for (const std::string & token : tokens) joined += token;

@@ -12,7 +12,7 @@
 namespace m1 {
 
 class TokenizerDecoder {
-public:
+ public:
   // `spec` is the "decoder" value of tokenizer.json (null: tokens are joined with spaces, as HF does).
   static Expected<TokenizerDecoder> from_json(const nlohmann::json & spec);
   static TokenizerDecoder byte_level();
@@ -23,7 +23,7 @@ public:
   std::string token_bytes(const std::string & token, bool first) const;
   bool joins_with_spaces() const { return steps_.empty(); }
 
-private:
+ private:
   struct Step {
     enum class Kind { byte_level, byte_fallback, fuse, replace, strip } kind;
     std::string pattern, content;  // replace

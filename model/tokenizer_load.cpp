@@ -48,9 +48,11 @@ std::vector<std::string> config_special_tokens(const nlohmann::json & config) {
     if (value.is_string()) names.push_back(value.get<std::string>());
     if (value.is_object() && value.contains("content")) names.push_back(value["content"].get<std::string>());
   };
-  for (const char * key : {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"})
+  for (const char * key :
+       {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"})
     if (config.contains(key)) add(config[key]);
-  for (const nlohmann::json & value : config.value("additional_special_tokens", nlohmann::json::array())) add(value);
+  for (const nlohmann::json & value : config.value("additional_special_tokens", nlohmann::json::array()))
+    add(value);
   if (config.contains("added_tokens_decoder") && config["added_tokens_decoder"].is_object())
     for (const auto & [id, value] : config["added_tokens_decoder"].items()) add(value);
   return names;
@@ -66,10 +68,13 @@ Expected<Tokenizer> Tokenizer::from_json_text(const std::string & json_text, con
   try {  // nlohmann reports a wrongly typed field by throwing; turn that into a status here
     status = read_added_tokens(spec.value("added_tokens", nlohmann::json()), state->added);
     if (status) {
-      Expected<TokenizerNormalizer> normalizer = TokenizerNormalizer::from_json(spec.value("normalizer", nlohmann::json()));
-      Expected<TokenizerPreTokenizer> pre = TokenizerPreTokenizer::from_json(spec.value("pre_tokenizer", nlohmann::json()));
+      Expected<TokenizerNormalizer> normalizer =
+          TokenizerNormalizer::from_json(spec.value("normalizer", nlohmann::json()));
+      Expected<TokenizerPreTokenizer> pre =
+          TokenizerPreTokenizer::from_json(spec.value("pre_tokenizer", nlohmann::json()));
       Expected<BpeModel> model = BpeModel::from_json(spec.value("model", nlohmann::json::object()));
-      Expected<TokenizerDecoder> decoder = TokenizerDecoder::from_json(spec.value("decoder", nlohmann::json()));
+      Expected<TokenizerDecoder> decoder =
+          TokenizerDecoder::from_json(spec.value("decoder", nlohmann::json()));
       for (const Status * s : {&normalizer.status(), &pre.status(), &model.status(), &decoder.status()})
         if (!s->ok() && status.ok()) status = *s;
       if (status) {
@@ -87,7 +92,8 @@ Expected<Tokenizer> Tokenizer::from_json_text(const std::string & json_text, con
   return Tokenizer(std::move(state));
 }
 
-Expected<Tokenizer> Tokenizer::from_vocab_and_merges(const std::string & vocab_path, const std::string & merges_path,
+Expected<Tokenizer> Tokenizer::from_vocab_and_merges(const std::string & vocab_path,
+                                                     const std::string & merges_path,
                                                      const std::string & tokenizer_config_json) {
   Expected<std::string> vocab = read_file(vocab_path);
   if (!vocab) return vocab.status();
@@ -95,15 +101,17 @@ Expected<Tokenizer> Tokenizer::from_vocab_and_merges(const std::string & vocab_p
   if (!merges) return merges.status();
   Expected<BpeModel> model = BpeModel::from_vocab_and_merges(*vocab, *merges, merges_path);
   if (!model) return model.status().with_context(vocab_path);
-  nlohmann::json config = tokenizer_config_json.empty() ? nlohmann::json::object()
-                                                         : nlohmann::json::parse(tokenizer_config_json, nullptr, false);
+  nlohmann::json config = tokenizer_config_json.empty()
+                              ? nlohmann::json::object()
+                              : nlohmann::json::parse(tokenizer_config_json, nullptr, false);
   if (!config.is_object()) return Status::error("tokenizer_config.json: not a JSON object");
   auto state = std::make_shared<State>();
   state->model = std::move(*model);
   state->pre_tokenizer = TokenizerPreTokenizer::gpt2(config.value("add_prefix_space", false));
   state->decoder = TokenizerDecoder::byte_level();
   std::vector<std::string> names = config_special_tokens(config);
-  for (const char * name : {"<beginning_of_sentence>", "<end_of_sentence>", "<end_of_document>", "<begin_of_document>"})
+  for (const char * name :
+       {"<beginning_of_sentence>", "<end_of_sentence>", "<end_of_document>", "<begin_of_document>"})
     names.emplace_back(name);
   for (const std::string & name : names) {
     std::optional<TokenId> id = state->model.token_to_id(name);

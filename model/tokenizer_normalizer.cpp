@@ -7,7 +7,8 @@ namespace m1 {
 
 namespace {
 
-std::string replace_literal(const std::string & text, const std::string & pattern, const std::string & content) {
+std::string replace_literal(const std::string & text, const std::string & pattern,
+                            const std::string & content) {
   if (pattern.empty()) return text;
   std::string out;
   size_t pos = 0;
@@ -19,7 +20,8 @@ std::string replace_literal(const std::string & text, const std::string & patter
   return out;
 }
 
-std::string replace_regex(const std::string & text, const TokenizerRegex & regex, const std::string & content) {
+std::string replace_regex(const std::string & text, const TokenizerRegex & regex,
+                          const std::string & content) {
   std::string out;
   size_t pos = 0;
   for (auto [begin, end] : regex.find_all(text)) {
@@ -67,7 +69,8 @@ Status TokenizerNormalizer::add_steps(const nlohmann::json & spec, std::vector<S
     step.strip_left = spec.value("strip_left", false);
     step.strip_right = spec.value("strip_right", false);
   } else {
-    return Status::error("normalizer \"" + type + "\" is not supported (supported: NFC, NFD, NFKC, NFKD, "
+    return Status::error("normalizer \"" + type +
+                         "\" is not supported (supported: NFC, NFD, NFKC, NFKD, "
                          "Replace, Prepend, Strip, Sequence)");
   }
   steps.push_back(std::move(step));
@@ -83,7 +86,9 @@ Expected<TokenizerNormalizer> TokenizerNormalizer::from_json(const nlohmann::jso
 std::string TokenizerNormalizer::apply(std::string text) const {
   for (const Step & step : steps_) {
     switch (step.kind) {
-      case Step::Kind::unicode: text = normalize(text, step.form); break;
+      case Step::Kind::unicode:
+        text = normalize(text, step.form);
+        break;
       case Step::Kind::replace:
         text = step.regex ? replace_regex(text, *step.regex, step.content)
                           : replace_literal(text, step.pattern, step.content);

@@ -14,20 +14,20 @@
 namespace m1 {
 
 class TokenizerNormalizer {
-public:
+ public:
   // `spec` is the "normalizer" value of tokenizer.json (null = no normalizer).
   static Expected<TokenizerNormalizer> from_json(const nlohmann::json & spec);
 
   bool empty() const { return steps_.empty(); }
   std::string apply(std::string text) const;
 
-private:
+ private:
   struct Step {
     enum class Kind { unicode, replace, prepend, strip } kind;
     NormalForm form = NormalForm::nfc;
-    std::string pattern;                 // replace: literal pattern (when regex is empty)
-    std::optional<TokenizerRegex> regex; // replace: regex pattern
-    std::string content;                 // replace: replacement; prepend: prefix
+    std::string pattern;                  // replace: literal pattern (when regex is empty)
+    std::optional<TokenizerRegex> regex;  // replace: regex pattern
+    std::string content;                  // replace: replacement; prepend: prefix
     bool strip_left = false, strip_right = false;
   };
   static Status add_steps(const nlohmann::json & spec, std::vector<Step> & steps);

@@ -96,7 +96,8 @@ Expected<SplitBehavior> parse_behavior(const std::string & name) {
 
 }  // namespace
 
-std::vector<Range> split_ranges(size_t size, const std::vector<Range> & matches, SplitBehavior behavior, bool invert) {
+std::vector<Range> split_ranges(size_t size, const std::vector<Range> & matches, SplitBehavior behavior,
+                                bool invert) {
   std::vector<std::pair<Range, bool>> tagged = tag_ranges(size, matches, invert);
   std::vector<Range> grouped;
   switch (behavior) {
@@ -107,9 +108,15 @@ std::vector<Range> split_ranges(size_t size, const std::vector<Range> & matches,
     case SplitBehavior::isolated:
       for (const auto & tagged_range : tagged) grouped.push_back(tagged_range.first);
       break;
-    case SplitBehavior::merged_with_previous: grouped = merge_with_previous(tagged); break;
-    case SplitBehavior::merged_with_next: grouped = merge_with_next(tagged); break;
-    case SplitBehavior::contiguous: grouped = contiguous(tagged); break;
+    case SplitBehavior::merged_with_previous:
+      grouped = merge_with_previous(tagged);
+      break;
+    case SplitBehavior::merged_with_next:
+      grouped = merge_with_next(tagged);
+      break;
+    case SplitBehavior::contiguous:
+      grouped = contiguous(tagged);
+      break;
   }
   std::erase_if(grouped, [](const Range & r) { return r.first == r.second; });
   return grouped;
@@ -143,7 +150,8 @@ Status TokenizerPreTokenizer::add_steps(const nlohmann::json & spec, std::vector
     step.add_prefix_space = spec.value("add_prefix_space", true);
     if (spec.value("use_regex", true)) step.regex = gpt2_regex();
   } else {
-    return Status::error("pre_tokenizer \"" + type + "\" is not supported (supported: Split, ByteLevel, Sequence)");
+    return Status::error("pre_tokenizer \"" + type +
+                         "\" is not supported (supported: Split, ByteLevel, Sequence)");
   }
   steps.push_back(std::move(step));
   return {};
@@ -185,7 +193,8 @@ void TokenizerPreTokenizer::run(size_t step_index, std::string_view piece, const
       if (prev < piece.size()) next(piece.substr(prev));
       return;
     }
-    std::vector<Range> matches = step.regex ? step.regex->find_all(piece) : literal_matches(piece, step.literal);
+    std::vector<Range> matches =
+        step.regex ? step.regex->find_all(piece) : literal_matches(piece, step.literal);
     for (auto [begin, end] : split_ranges(piece.size(), matches, step.behavior, step.invert))
       next(piece.substr(begin, end - begin));
     return;
@@ -216,6 +225,8 @@ void TokenizerPreTokenizer::run(size_t step_index, std::string_view piece, const
   if (prev < piece.size()) emit(piece.substr(prev));
 }
 
-void TokenizerPreTokenizer::split(std::string_view text, const WordSink & on_word) const { run(0, text, on_word); }
+void TokenizerPreTokenizer::split(std::string_view text, const WordSink & on_word) const {
+  run(0, text, on_word);
+}
 
 }  // namespace m1

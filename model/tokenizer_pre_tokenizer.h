@@ -20,11 +20,12 @@ enum class SplitBehavior { removed, isolated, merged_with_previous, merged_with_
 
 // Cuts [0, size) at the given matches and groups the parts as `behavior` says; returns the
 // non-empty byte ranges in order. Matches are sorted, non-overlapping byte ranges.
-std::vector<std::pair<size_t, size_t>> split_ranges(size_t size, const std::vector<std::pair<size_t, size_t>> & matches,
+std::vector<std::pair<size_t, size_t>> split_ranges(size_t size,
+                                                    const std::vector<std::pair<size_t, size_t>> & matches,
                                                     SplitBehavior behavior, bool invert);
 
 class TokenizerPreTokenizer {
-public:
+ public:
   // `spec` is the "pre_tokenizer" value of tokenizer.json (null = the whole segment is one word).
   static Expected<TokenizerPreTokenizer> from_json(const nlohmann::json & spec);
   // GPT-2's configuration: ByteLevel with its regex, no prefix space (the vocab.json + merges.txt
@@ -36,7 +37,7 @@ public:
   using WordSink = std::function<void(std::string_view)>;
   void split(std::string_view text, const WordSink & on_word) const;
 
-private:
+ private:
   struct Step {
     enum class Kind { split, byte_level } kind;
     std::optional<TokenizerRegex> regex;  // split (regex pattern), byte_level (GPT-2 regex if used)

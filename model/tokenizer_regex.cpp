@@ -19,7 +19,8 @@ namespace {
 // Unicode White_Space, Oniguruma's \s for UTF-8 (PCRE2's \s with UCP differs: it omits U+0085
 // and includes U+180E).
 constexpr const char * kWhiteSpace =
-    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{"
+    "3000}";
 
 }  // namespace
 
@@ -85,14 +86,17 @@ struct ThreadMatchData {
 
 }  // namespace
 
-void TokenizerRegex::find_each(std::string_view text, const std::function<void(size_t, size_t)> & on_match) const {
+void TokenizerRegex::find_each(std::string_view text,
+                               const std::function<void(size_t, size_t)> & on_match) const {
   thread_local ThreadMatchData match;
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos <= text.size()) {
     // The text was validated once by the caller; PCRE2 need not check it again at every call.
-    int rc = code_->jit ? pcre2_jit_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match.data, nullptr)
-                        : pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match.data, nullptr);
+    int rc =
+        code_->jit
+            ? pcre2_jit_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match.data, nullptr)
+            : pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match.data, nullptr);
     if (rc < 0) break;  // PCRE2_ERROR_NOMATCH, or a resource limit: no further matches
     PCRE2_SIZE * ovector = pcre2_get_ovector_pointer(match.data);
     size_t begin = ovector[0], end = ovector[1];

@@ -17,7 +17,7 @@
 namespace m1 {
 
 class TokenizerRegex {
-public:
+ public:
   static Expected<TokenizerRegex> compile(std::string_view pattern);
 
   // Non-overlapping matches as byte ranges [begin, end) over well-formed UTF-8 `text`, found left
@@ -26,7 +26,7 @@ public:
   // The same matches, handed to `on_match(begin, end)` one by one (no list is built).
   void find_each(std::string_view text, const std::function<void(size_t, size_t)> & on_match) const;
 
-private:
+ private:
   struct Code;
   explicit TokenizerRegex(std::shared_ptr<const Code> code) : code_(std::move(code)) {}
   std::shared_ptr<const Code> code_;  // immutable after compile; shared by copies and threads

@@ -15,10 +15,10 @@
 namespace m1 {
 
 struct Tokenizer::State {
-  std::vector<AddedToken> added;                // in tokenizer.json order
-  std::unordered_map<TokenId, size_t> added_by_id;  // id -> index into `added`
-  std::optional<AddedTokenMatcher> raw_matcher;        // tokens matched before normalization
-  std::optional<AddedTokenMatcher> normalized_matcher; // tokens matched after it
+  std::vector<AddedToken> added;                        // in tokenizer.json order
+  std::unordered_map<TokenId, size_t> added_by_id;      // id -> index into `added`
+  std::optional<AddedTokenMatcher> raw_matcher;         // tokens matched before normalization
+  std::optional<AddedTokenMatcher> normalized_matcher;  // tokens matched after it
   TokenizerNormalizer normalizer;
   TokenizerPreTokenizer pre_tokenizer;
   BpeModel model;

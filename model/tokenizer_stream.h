@@ -11,7 +11,7 @@
 namespace m1 {
 
 class IncrementalDecoder {
-public:
+ public:
   explicit IncrementalDecoder(Tokenizer tokenizer, bool skip_special_tokens = false)
       : tokenizer_(std::move(tokenizer)), skip_special_tokens_(skip_special_tokens) {}
 
@@ -22,7 +22,7 @@ public:
   // Bytes held back right now (0 to 3).
   size_t held_bytes() const { return pending_.size(); }
 
-private:
+ private:
   Tokenizer tokenizer_;
   bool skip_special_tokens_;
   bool first_ = true;

@@ -41,8 +41,10 @@ void ToolCallLineScanner::push(const std::string & line) {
       escape_ = true;
     } else if (c == '"') {
       in_string_ = false;
-      if (depth_ == 1 && expecting_key_) key_ = line.substr(token_begin_, pos + 1 - token_begin_);
-      else if (depth_ == 1 && in_value_ && value_depth_ == 1) value_finished(pos + 1, line);
+      if (depth_ == 1 && expecting_key_)
+        key_ = line.substr(token_begin_, pos + 1 - token_begin_);
+      else if (depth_ == 1 && in_value_ && value_depth_ == 1)
+        value_finished(pos + 1, line);
     }
     return;
   }
@@ -56,7 +58,9 @@ void ToolCallLineScanner::push(const std::string & line) {
       if (depth_ == 1 && expecting_key_) token_begin_ = pos;
       break;
     case '{':
-    case '[': ++depth_; break;
+    case '[':
+      ++depth_;
+      break;
     case '}':
     case ']':
       --depth_;
@@ -72,7 +76,8 @@ void ToolCallLineScanner::push(const std::string & line) {
         expecting_key_ = true;
       }
       break;
-    default: break;
+    default:
+      break;
   }
 }
 

@@ -12,7 +12,7 @@
 namespace m1 {
 
 class ToolCallLineScanner {
-public:
+ public:
   // Call with each byte appended to `line` (line already holds it).
   void push(const std::string & line);
   void reset() { *this = ToolCallLineScanner(); }
@@ -24,12 +24,12 @@ public:
   std::optional<size_t> arguments_begin() const { return arguments_begin_; }
   std::optional<size_t> arguments_end() const { return arguments_end_; }
 
-private:
+ private:
   void value_started(size_t pos);
   void value_finished(size_t end, const std::string & line);
 
-  bool started_ = false;   // the line's first non-blank byte was '{'
-  bool ignored_ = false;   // it was something else: nothing to look for
+  bool started_ = false;  // the line's first non-blank byte was '{'
+  bool ignored_ = false;  // it was something else: nothing to look for
   int depth_ = 0;
   bool in_string_ = false, escape_ = false;
   bool expecting_key_ = false;  // at depth 1, the next string is a key

@@ -15,8 +15,9 @@ namespace {
 constexpr std::string_view kThink = "<think>", kThinkEnd = "</think>";
 constexpr std::string_view kBlock = "<tool_calls>", kBlockEnd = "</tool_calls>";
 constexpr std::string_view kEndOfSentence = "<end_of_sentence>";
-constexpr std::string_view kCallShape = "Write each call on its own line inside <tool_calls></tool_calls> as "
-                                        "{\"name\": \"<tool name>\", \"arguments\": {<arguments as a JSON object>}}.";
+constexpr std::string_view kCallShape =
+    "Write each call on its own line inside <tool_calls></tool_calls> as "
+    "{\"name\": \"<tool name>\", \"arguments\": {<arguments as a JSON object>}}.";
 constexpr size_t kExcerptBytes = 200;
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -56,11 +57,16 @@ std::optional<nlohmann::ordered_json> parse_json(std::string_view text, std::str
 // The tags that mean something in each state (State order: start, reasoning, content, block, done).
 std::array<std::string_view, 3> tags_for(int state) {
   switch (state) {
-    case 0: return {kThink, kBlock, kEndOfSentence};
-    case 1: return {kThinkEnd, kEndOfSentence, {}};
-    case 2: return {kBlock, kEndOfSentence, {}};
-    case 3: return {kBlockEnd, kEndOfSentence, {}};
-    default: return {};
+    case 0:
+      return {kThink, kBlock, kEndOfSentence};
+    case 1:
+      return {kThinkEnd, kEndOfSentence, {}};
+    case 2:
+      return {kBlock, kEndOfSentence, {}};
+    case 3:
+      return {kBlockEnd, kEndOfSentence, {}};
+    default:
+      return {};
   }
 }
 
@@ -68,22 +74,31 @@ std::array<std::string_view, 3> tags_for(int state) {
 
 std::string_view to_string(OutputErrorKind kind) {
   switch (kind) {
-    case OutputErrorKind::invalid_json: return "invalid_json";
-    case OutputErrorKind::not_an_object: return "not_an_object";
-    case OutputErrorKind::missing_name: return "missing_name";
-    case OutputErrorKind::missing_arguments: return "missing_arguments";
-    case OutputErrorKind::arguments_not_object: return "arguments_not_object";
-    case OutputErrorKind::unterminated_block: return "unterminated_block";
-    case OutputErrorKind::unterminated_reasoning: return "unterminated_reasoning";
+    case OutputErrorKind::invalid_json:
+      return "invalid_json";
+    case OutputErrorKind::not_an_object:
+      return "not_an_object";
+    case OutputErrorKind::missing_name:
+      return "missing_name";
+    case OutputErrorKind::missing_arguments:
+      return "missing_arguments";
+    case OutputErrorKind::arguments_not_object:
+      return "arguments_not_object";
+    case OutputErrorKind::unterminated_block:
+      return "unterminated_block";
+    case OutputErrorKind::unterminated_reasoning:
+      return "unterminated_reasoning";
   }
   return "unknown";
 }
 
 nlohmann::ordered_json ParsedOutput::to_json() const {
   nlohmann::ordered_json calls = nlohmann::ordered_json::array(), errs = nlohmann::ordered_json::array();
-  for (const ParsedToolCall & call : tool_calls) calls.push_back({{"name", call.name}, {"arguments", call.arguments}});
+  for (const ParsedToolCall & call : tool_calls)
+    calls.push_back({{"name", call.name}, {"arguments", call.arguments}});
   for (const OutputError & error : errors) {
-    nlohmann::ordered_json entry = {{"kind", std::string(m1::to_string(error.kind))}, {"message", error.message}};
+    nlohmann::ordered_json entry = {{"kind", std::string(m1::to_string(error.kind))},
+                                    {"message", error.message}};
     if (error.call_index) entry["call"] = *error.call_index;
     errs.push_back(std::move(entry));
   }
@@ -168,7 +183,8 @@ void OutputParser::stream_line_events() {
     size_t end = scanner_.arguments_end().value_or(line_.size());
     if (end > begin + arguments_sent_) {
       emit_delta(OutputEvent::Kind::arguments_delta,
-                 std::string_view(line_).substr(begin + arguments_sent_, end - begin - arguments_sent_), index);
+                 std::string_view(line_).substr(begin + arguments_sent_, end - begin - arguments_sent_),
+                 index);
       arguments_sent_ = end - begin;
     }
   }
@@ -221,7 +237,7 @@ void OutputParser::end_line() {
     }
     if (scanner_.arguments_begin()) {
       stream_line_events();  // whatever of the value is not sent yet
-    } else {  // the scanner did not see the key: send the value whole
+    } else {                 // the scanner did not see the key: send the value whole
       emit_delta(OutputEvent::Kind::arguments_delta, (*value)["arguments"].dump(), index);
     }
     result_.tool_calls.push_back(call);
@@ -290,10 +306,17 @@ void OutputParser::ordinary_byte(char c) {
       for (char b : std::exchange(start_blank_, std::string())) content_byte(b);
       content_byte(c);
       return;
-    case State::reasoning: reasoning_byte(c); return;
-    case State::content: content_byte(c); return;
-    case State::block: block_byte(c); return;
-    case State::done: return;
+    case State::reasoning:
+      reasoning_byte(c);
+      return;
+    case State::content:
+      content_byte(c);
+      return;
+    case State::block:
+      block_byte(c);
+      return;
+    case State::done:
+      return;
   }
 }
 
@@ -306,13 +329,15 @@ void OutputParser::push_byte(char c) {
 void OutputParser::close_open_state() {
   if (state_ == State::reasoning) {
     held_newlines_.clear();
-    report_error(OutputErrorKind::unterminated_reasoning, std::nullopt,
-                 "The output ended inside <think> without </think>, so there is no answer after the reasoning.");
+    report_error(
+        OutputErrorKind::unterminated_reasoning, std::nullopt,
+        "The output ended inside <think> without </think>, so there is no answer after the reasoning.");
   } else if (state_ == State::block) {
     end_line();
-    report_error(OutputErrorKind::unterminated_block, std::nullopt,
-                 "The <tool_calls> block was not closed with </tool_calls>; only the complete calls before the "
-                 "end were kept.");
+    report_error(
+        OutputErrorKind::unterminated_block, std::nullopt,
+        "The <tool_calls> block was not closed with </tool_calls>; only the complete calls before the "
+        "end were kept.");
   }
 }
 

@@ -64,14 +64,14 @@ struct ParsedOutput {
 struct OutputEvent {
   enum class Kind { reasoning_delta, text_delta, tool_call_start, arguments_delta, tool_call_done, error };
   Kind kind;
-  std::string text;      // deltas: the new text (whole UTF-8 characters); tool_call_start: the name
-  size_t call_index = 0; // tool_call_*: the call; error: the call when error->call_index is set
+  std::string text;       // deltas: the new text (whole UTF-8 characters); tool_call_start: the name
+  size_t call_index = 0;  // tool_call_*: the call; error: the call when error->call_index is set
   std::optional<ParsedToolCall> call;  // tool_call_done
   std::optional<OutputError> error;    // error
 };
 
 class OutputParser {
-public:
+ public:
   // Feeds the next bytes; returns the events they complete. A call is announced (start) once its
   // name is read, its arguments stream as they arrive, and it is reported done only when its line
   // is complete and valid; a call that turns out malformed ends in an error event instead.
@@ -81,7 +81,7 @@ public:
   // Everything parsed so far (complete after finish()).
   const ParsedOutput & result() const { return result_; }
 
-private:
+ private:
   enum class State { start, reasoning, content, block, done };
   void push_byte(char c);
   void ordinary_byte(char c);
@@ -99,15 +99,15 @@ private:
   void flush_delta(bool whole);
 
   State state_ = State::start;
-  std::string held_tag_;      // bytes that may be the start of a tag
-  std::string start_blank_;   // blanks before anything else (dropped if <think> follows)
+  std::string held_tag_;     // bytes that may be the start of a tag
+  std::string start_blank_;  // blanks before anything else (dropped if <think> follows)
   bool reasoning_started_ = false, content_started_ = false;
-  std::string held_newlines_; // newlines that are dropped if they turn out to be trailing
-  std::string line_;          // the current line of a block
+  std::string held_newlines_;  // newlines that are dropped if they turn out to be trailing
+  std::string line_;           // the current line of a block
   ToolCallLineScanner scanner_;
-  size_t n_candidates_ = 0;   // non-blank lines seen in blocks
+  size_t n_candidates_ = 0;  // non-blank lines seen in blocks
   bool call_announced_ = false;
-  size_t arguments_sent_ = 0; // bytes of the arguments value already streamed
+  size_t arguments_sent_ = 0;  // bytes of the arguments value already streamed
 
   // Text of the next delta event, flushed before any other event and at the end of feed() (then
   // without an incomplete UTF-8 tail, which waits for the next bytes).

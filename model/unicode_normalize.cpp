@@ -23,8 +23,9 @@ constexpr char32_t kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
 uint8_t combining_class(char32_t cp) {
   if (cp < 0x300) return 0;  // no combining mark below U+0300
   const data::CombiningRange * end = data::kCombiningClasses + data::kNCombiningClasses;
-  const data::CombiningRange * it = std::upper_bound(
-      data::kCombiningClasses, end, cp, [](char32_t c, const data::CombiningRange & r) { return c < r.first; });
+  const data::CombiningRange * it =
+      std::upper_bound(data::kCombiningClasses, end, cp,
+                       [](char32_t c, const data::CombiningRange & r) { return c < r.first; });
   if (it == data::kCombiningClasses) return 0;
   --it;
   return cp <= it->last ? it->combining_class : 0;
@@ -81,8 +82,8 @@ void reorder(std::vector<char32_t> & cps) {
 char32_t compose_pair(char32_t first, char32_t second) {
   if (first >= kLBase && first < kLBase + kLCount && second >= kVBase && second < kVBase + kVCount)
     return kSBase + ((first - kLBase) * kVCount + (second - kVBase)) * kTCount;
-  if (first >= kSBase && first < kSBase + kSCount && (first - kSBase) % kTCount == 0 &&
-      second > kTBase && second < kTBase + kTCount)
+  if (first >= kSBase && first < kSBase + kSCount && (first - kSBase) % kTCount == 0 && second > kTBase &&
+      second < kTBase + kTCount)
     return first + (second - kTBase);
   uint64_t key = (uint64_t(first) << 21) | second;
   const data::Composition * end = data::kCompositions + data::kNCompositions;
@@ -119,9 +120,9 @@ void compose(std::vector<char32_t> & cps) {
   cps.resize(write);
 }
 
-
 // Normalizes one run of text into `out`.
-void normalize_run(std::string_view text, bool compat, bool composed, std::string & out, std::vector<char32_t> & cps) {
+void normalize_run(std::string_view text, bool compat, bool composed, std::string & out,
+                   std::vector<char32_t> & cps) {
   cps.clear();
   for (size_t pos = 0; pos < text.size();) {
     size_t n = utf8::sequence_length(text, pos);

@@ -25,7 +25,8 @@ int run_parse(size_t chunk) {
   }
   parser.finish();
   // Model output may hold ill-formed UTF-8; the JSON shows it as U+FFFD rather than failing.
-  std::string out = parser.result().to_json().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  std::string out =
+      parser.result().to_json().dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   out += '\n';
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
@@ -35,7 +36,8 @@ int run_parse(size_t chunk) {
 
 void add_parse_command(CLI::App & app, CommandList & commands) {
   auto chunk = std::make_shared<size_t>(0);
-  CLI::App * sub = app.add_subcommand("parse", "stdin model output -> JSON reasoning, content, tool calls, errors");
+  CLI::App * sub =
+      app.add_subcommand("parse", "stdin model output -> JSON reasoning, content, tool calls, errors");
   sub->add_option("--chunk", *chunk, "feed the streaming parser N bytes at a time (0: all at once)");
   commands.push_back({sub, [chunk] { return run_parse(*chunk); }});
 }

@@ -60,7 +60,8 @@ int run_render(const RenderOptions & options) {
 void add_render_command(CLI::App & app, CommandList & commands) {
   auto options = std::make_shared<RenderOptions>();
   CLI::App * sub = app.add_subcommand("render", "prompt text of a conversation in the M1 format");
-  sub->add_option("--messages", options->messages_file, "JSON messages (as in chat-template-cases.json)")->required();
+  sub->add_option("--messages", options->messages_file, "JSON messages (as in chat-template-cases.json)")
+      ->required();
   sub->add_option("--tools", options->tools_file, "JSON array of tool definitions");
   sub->add_flag("--generation-prompt", options->generation_prompt, "end with the assistant's header");
   commands.push_back({sub, [options] { return run_render(*options); }});

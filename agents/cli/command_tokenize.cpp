@@ -69,9 +69,12 @@ int run_tokenize(const TokenizeOptions & options) {
 
 void add_tokenize_command(CLI::App & app, CommandList & commands) {
   auto options = std::make_shared<TokenizeOptions>();
-  CLI::App * sub = app.add_subcommand("tokenize", "stdin text -> token ids (space-separated), or ids -> text with --decode");
-  CLI::Option * model = sub->add_option("--model", options->model_dir, "model directory (tokenizer.json, or vocab.json + merges.txt)");
-  CLI::Option * file = sub->add_option("--tokenizer", options->tokenizer_file, "a tokenizer.json (or a *vocab.json with its *merges.txt beside it)");
+  CLI::App * sub = app.add_subcommand(
+      "tokenize", "stdin text -> token ids (space-separated), or ids -> text with --decode");
+  CLI::Option * model = sub->add_option("--model", options->model_dir,
+                                        "model directory (tokenizer.json, or vocab.json + merges.txt)");
+  CLI::Option * file = sub->add_option("--tokenizer", options->tokenizer_file,
+                                       "a tokenizer.json (or a *vocab.json with its *merges.txt beside it)");
   model->excludes(file);
   sub->add_flag("--decode", options->decode, "read ids from stdin and write their text");
   commands.push_back({sub, [options] {

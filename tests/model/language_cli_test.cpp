@@ -37,11 +37,12 @@ TEST(LanguageCli, TokenizeEncodesAndDecodesStdin) {
   // A model directory holding the vocab.json + merges.txt pair.
   std::string dir = testing::TempDir() + "m1_tokenize_dir";
   std::filesystem::create_directories(dir);
-  std::filesystem::copy_file(std::string(M1_TEST_DATA_DIR) + "/tokenizer/gpt2.vocab.json", dir + "/vocab.json",
-                             std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(std::string(M1_TEST_DATA_DIR) + "/tokenizer/gpt2.merges.txt", dir + "/merges.txt",
-                             std::filesystem::copy_options::overwrite_existing);
-  Expected<Tokenizer> gpt2 = Tokenizer::load(std::string(M1_TEST_DATA_DIR) + "/tokenizer/gpt2.tokenizer.json");
+  std::filesystem::copy_file(std::string(M1_TEST_DATA_DIR) + "/tokenizer/gpt2.vocab.json",
+                             dir + "/vocab.json", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(std::string(M1_TEST_DATA_DIR) + "/tokenizer/gpt2.merges.txt",
+                             dir + "/merges.txt", std::filesystem::copy_options::overwrite_existing);
+  Expected<Tokenizer> gpt2 =
+      Tokenizer::load(std::string(M1_TEST_DATA_DIR) + "/tokenizer/gpt2.tokenizer.json");
   ASSERT_TRUE(gpt2.ok());
   auto from_dir = run_command(kBinary + " tokenize --model " + dir, text);
   ASSERT_EQ(from_dir.exit_code, 0) << from_dir.err;
@@ -54,7 +55,8 @@ TEST(LanguageCli, TokenizeErrorsAreOneLine) {
   EXPECT_EQ(bad_id.err, "m1: tokenize: stdin: \"x3\" is not a token id\n");
   auto unknown = run_command(kBinary + " tokenize --tokenizer " + kTokenizer + " --decode", "999999");
   EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_EQ(unknown.err.rfind("m1: tokenize: stdin: id 999999 is not in the vocabulary", 0), 0u) << unknown.err;
+  EXPECT_EQ(unknown.err.rfind("m1: tokenize: stdin: id 999999 is not in the vocabulary", 0), 0u)
+      << unknown.err;
   auto missing = run_command(kBinary + " tokenize --model /nonexistent/dir", "");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(missing.err.rfind("m1: tokenize: /nonexistent/dir", 0), 0u) << missing.err;
@@ -67,7 +69,8 @@ TEST(LanguageCli, RenderPrintsTheExpectedPromptOfEachSharedCase) {
   for (const nlohmann::ordered_json & c : cases) {
     std::ofstream(dir + "messages.json") << c["messages"].dump();
     std::ofstream(dir + "tools.json") << c.value("tools", nlohmann::ordered_json::array()).dump();
-    std::string command = kBinary + " render --messages " + dir + "messages.json --tools " + dir + "tools.json";
+    std::string command =
+        kBinary + " render --messages " + dir + "messages.json --tools " + dir + "tools.json";
     if (c.value("add_generation_prompt", false)) command += " --generation-prompt";
     auto r = run_command(command);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -83,8 +86,10 @@ TEST(LanguageCli, RenderPrintsTheExpectedPromptOfEachSharedCase) {
 }
 
 TEST(LanguageCli, ParsePrintsTheParserResultForAnyChunkSize) {
-  const std::string output = "<think>\nplan\n</think>\nReading.\n<tool_calls>\n"
-                             "{\"name\": \"read_file\", \"arguments\": {\"path\": \"\xC3\xA9.txt\"}}\n{\"name\": \"x\"\n</tool_calls>";
+  const std::string output =
+      "<think>\nplan\n</think>\nReading.\n<tool_calls>\n"
+      "{\"name\": \"read_file\", \"arguments\": {\"path\": \"\xC3\xA9.txt\"}}\n{\"name\": "
+      "\"x\"\n</tool_calls>";
   std::string expected = parse_output(output).to_json().dump() + "\n";
   for (const char * chunk : {"", " --chunk 1", " --chunk 3", " --chunk 1000"}) {
     auto r = run_command(kBinary + " parse" + chunk, output);

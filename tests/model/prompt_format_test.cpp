@@ -60,7 +60,8 @@ TEST(PromptFormat, RenderingIsAppendOnlyAndSuffixesAddUp) {
     std::string whole = render_prompt(all, loaded.tools, loaded.generation_prompt);
     for (size_t k = 0; k <= all.size(); ++k) {
       Conversation head(all.begin(), all.begin() + long(k));
-      std::string prefix = k == 0 ? std::string() : render_prompt(head, loaded.tools, false);  // 0: nothing rendered yet
+      std::string prefix =
+          k == 0 ? std::string() : render_prompt(head, loaded.tools, false);  // 0: nothing rendered yet
       Expected<std::string> suffix = render_suffix(all, k, loaded.tools, loaded.generation_prompt);
       bool later_system = false;
       for (size_t i = k; i < all.size(); ++i)
@@ -95,27 +96,31 @@ TEST(PromptFormat, PythonJsonMatchesJsonDumps) {
   nlohmann::ordered_json value = nlohmann::ordered_json::parse(
       R"({"b": 1, "a": [1e-05, 0.0001, 1e16, 1e15, 123456789.123, 5e-324, 1.7976931348623157e+308,
           0.30000000000000004, -1.5, 100.0, 2.5e-07, 12345678901234567.0, -0.0], "s": "é\u0001\"\\\n\t\u007f", "n": null, "t": true, "o": {}, "e": []})");
-  EXPECT_EQ(to_python_json(value),
-            "{\"b\": 1, \"a\": [1e-05, 0.0001, 1e+16, 1000000000000000.0, 123456789.123, 5e-324, "
-            "1.7976931348623157e+308, 0.30000000000000004, -1.5, 100.0, 2.5e-07, 1.2345678901234568e+16, -0.0], "
-            "\"s\": \"\xc3\xa9\\u0001\\\"\\\\\\n\\t\x7f\", \"n\": null, \"t\": true, \"o\": {}, \"e\": []}");
+  EXPECT_EQ(
+      to_python_json(value),
+      "{\"b\": 1, \"a\": [1e-05, 0.0001, 1e+16, 1000000000000000.0, 123456789.123, 5e-324, "
+      "1.7976931348623157e+308, 0.30000000000000004, -1.5, 100.0, 2.5e-07, 1.2345678901234568e+16, -0.0], "
+      "\"s\": \"\xc3\xa9\\u0001\\\"\\\\\\n\\t\x7f\", \"n\": null, \"t\": true, \"o\": {}, \"e\": []}");
 }
 
 TEST(PromptFormat, MalformedMessagesAreReportedWithTheirPlace) {
   EXPECT_FALSE(conversation_from_json(nlohmann::ordered_json::object()).ok());
-  Expected<Conversation> bad_role = conversation_from_json(nlohmann::ordered_json::parse(R"([{"role": "robot", "content": "x"}])"));
+  Expected<Conversation> bad_role =
+      conversation_from_json(nlohmann::ordered_json::parse(R"([{"role": "robot", "content": "x"}])"));
   ASSERT_FALSE(bad_role.ok());
   EXPECT_NE(bad_role.status().message().find("messages[0]"), std::string::npos);
   Expected<Conversation> no_name = conversation_from_json(
       nlohmann::ordered_json::parse(R"([{"role": "tool", "content": [{"type": "text", "text": "r"}]}])"));
   EXPECT_FALSE(no_name.ok());
-  Expected<Conversation> plain = conversation_from_json(nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])"));
+  Expected<Conversation> plain =
+      conversation_from_json(nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])"));
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ((*plain)[0].text, "hi");
 }
 
 TEST(PromptFormat, AssistantTextRoundTripsThroughTheParser) {
-  std::vector<ToolCallText> calls = {{"read_file", {{"path", "a \"b\".txt"}}}, {"search", {{"q", "中文"}, {"n", 3}}}};
+  std::vector<ToolCallText> calls = {{"read_file", {{"path", "a \"b\".txt"}}},
+                                     {"search", {{"q", "中文"}, {"n", 3}}}};
   std::string text = assistant_text("think\nmore", "Answer:", calls);
   ParsedOutput parsed = parse_output(text);
   EXPECT_EQ(parsed.reasoning, "think\nmore");

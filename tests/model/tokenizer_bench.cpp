@@ -17,11 +17,14 @@ namespace {
 
 std::string generate_text(size_t target_bytes) {
   const std::vector<std::string> words = {
-      "the", "of", "and", "to", "in", "is", "that", "for", "with", "tokenizer", "model", "state", "memory", "The",
-      "Hello", "world", "don't", "it's", "we'll", "über", "schön", "café", "naïve", "привет", "мир", "данные",
-      "你好", "世界", "模型", "数据", "東京", "日本語", "안녕하세요", "مرحبا", "بالعالم", "שלום", "😀", "👍🏽", "🎉",
-      "2024", "3.14159", "1,000,000", "0x1F", "i++", "foo(bar)", "x->y", "{", "}", ";", "==", "\"quoted\""};
-  const std::vector<std::string> separators = {" ", " ", " ", " ", ", ", ". ", "\n", "\n\n", "\t", "    ", "   "};
+      "the",       "of",       "and",   "to",     "in",      "is",         "that",  "for",     "with",
+      "tokenizer", "model",    "state", "memory", "The",     "Hello",      "world", "don't",   "it's",
+      "we'll",     "über",     "schön", "café",   "naïve",   "привет",     "мир",   "данные",  "你好",
+      "世界",      "模型",     "数据",  "東京",   "日本語",  "안녕하세요", "مرحبا", "بالعالم", "שלום",
+      "😀",         "👍🏽", "🎉",     "2024",   "3.14159", "1,000,000",  "0x1F",  "i++",     "foo(bar)",
+      "x->y",      "{",        "}",     ";",      "==",      "\"quoted\""};
+  const std::vector<std::string> separators = {" ",  " ",    " ",  " ",    ", ", ". ",
+                                               "\n", "\n\n", "\t", "    ", "   "};
   std::mt19937 rng(2024);
   std::string text;
   text.reserve(target_bytes + 64);
@@ -44,8 +47,10 @@ int main(int argc, char ** argv) {
   std::string write_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--write" && i + 1 < argc) write_path = argv[++i];
-    else paths.push_back(arg);
+    if (arg == "--write" && i + 1 < argc)
+      write_path = argv[++i];
+    else
+      paths.push_back(arg);
   }
   if (paths.empty()) {
     for (const char * name : {"gpt2", "gpt4o", "fallback"})
@@ -69,8 +74,8 @@ int main(int argc, char ** argv) {
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     double s = median(seconds);
-    std::printf("%-60s encode %7.2f MB/s  (%.3f s median of 5, %zu ids, %.2f bytes/id)\n", path.c_str(), mb / s, s,
-                n_ids, double(text.size()) / double(n_ids));
+    std::printf("%-60s encode %7.2f MB/s  (%.3f s median of 5, %zu ids, %.2f bytes/id)\n", path.c_str(),
+                mb / s, s, n_ids, double(text.size()) / double(n_ids));
   }
   return 0;
 }

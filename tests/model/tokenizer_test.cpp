@@ -77,7 +77,8 @@ TEST_P(TokenizerGoldens, DecodeMatchesLibrary) {
   Tokenizer tok = load(GetParam());
   const nlohmann::json & expected = goldens()["tokenizers"][GetParam()];
   for (size_t i = 0; i < expected["ids"].size(); ++i)
-    EXPECT_EQ(tok.decode(ids_of(expected["ids"][i])), expected["decoded"][i].get<std::string>()) << "case " << i;
+    EXPECT_EQ(tok.decode(ids_of(expected["ids"][i])), expected["decoded"][i].get<std::string>())
+        << "case " << i;
   for (size_t i = 0; i < expected["random_ids"].size(); ++i) {
     std::vector<TokenId> ids = ids_of(expected["random_ids"][i]);
     EXPECT_EQ(tok.decode(ids), expected["random_decoded"][i].get<std::string>()) << nlohmann::json(ids);
@@ -142,12 +143,14 @@ TEST(Tokenizer, LoadErrorsNameTheFileAndTheProblem) {
   Expected<Tokenizer> missing = Tokenizer::load(kDir + "no_such.tokenizer.json");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("no_such.tokenizer.json"), std::string::npos);
-  Expected<Tokenizer> bad = Tokenizer::from_json_text("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", "x.json");
+  Expected<Tokenizer> bad =
+      Tokenizer::from_json_text("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}", "x.json");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("WordPiece"), std::string::npos);
   Expected<Tokenizer> not_json = Tokenizer::from_json_text("{", "y.json");
   EXPECT_FALSE(not_json.ok());
-  Expected<Tokenizer> wrong_type = Tokenizer::from_json_text("{\"model\": {\"vocab\": {\"a\": \"x\"}}}", "z.json");
+  Expected<Tokenizer> wrong_type =
+      Tokenizer::from_json_text("{\"model\": {\"vocab\": {\"a\": \"x\"}}}", "z.json");
   EXPECT_FALSE(wrong_type.ok());
 }
 

@@ -28,57 +28,132 @@ const std::string kSearch = R"({"name": "search_web", "arguments": {"query": "x"
 
 std::vector<Case> cases() {
   return {
-      {"well_formed", "<think>\nreason\n</think>\n<tool_calls>\n" + kSearch + "\n</tool_calls>", "reason", "",
-       {{"search_web", R"({"query": "x"})"}}, {}},
-      {"several_calls_text_around", "<think>\nr\n</think>\nBefore.\n<tool_calls>\n" + kRead + "\n" + kSearch +
-           "\n</tool_calls>\nAfter.\n", "r", "Before.\n\nAfter.",
-       {{"read_file", R"({"path": "a.txt"})"}, {"search_web", R"({"query": "x"})"}}, {}},
+      {"well_formed",
+       "<think>\nreason\n</think>\n<tool_calls>\n" + kSearch + "\n</tool_calls>",
+       "reason",
+       "",
+       {{"search_web", R"({"query": "x"})"}},
+       {}},
+      {"several_calls_text_around",
+       "<think>\nr\n</think>\nBefore.\n<tool_calls>\n" + kRead + "\n" + kSearch + "\n</tool_calls>\nAfter.\n",
+       "r",
+       "Before.\n\nAfter.",
+       {{"read_file", R"({"path": "a.txt"})"}, {"search_web", R"({"query": "x"})"}},
+       {}},
       {"calls_inside_reasoning_are_not_calls",
        "<think>\nmaybe <tool_calls>\n" + kRead + "\n</tool_calls>\n</think>\nNo calls.",
-       "maybe <tool_calls>\n" + kRead + "\n</tool_calls>", "No calls.", {}, {}},
-      {"invalid_json_line_among_valid", "<tool_calls>\n" + kRead + "\n{\"name\": \"x\", \"arguments\": {\n" + kSearch +
-           "\n</tool_calls>", "", "",
-       {{"read_file", R"({"path": "a.txt"})"}, {"search_web", R"({"query": "x"})"}}, {Kind::invalid_json}},
+       "maybe <tool_calls>\n" + kRead + "\n</tool_calls>",
+       "No calls.",
+       {},
+       {}},
+      {"invalid_json_line_among_valid",
+       "<tool_calls>\n" + kRead + "\n{\"name\": \"x\", \"arguments\": {\n" + kSearch + "\n</tool_calls>",
+       "",
+       "",
+       {{"read_file", R"({"path": "a.txt"})"}, {"search_web", R"({"query": "x"})"}},
+       {Kind::invalid_json}},
       {"missing_name_or_arguments",
-       "<tool_calls>\n{\"arguments\": {}}\n{\"name\": \"x\"}\n{\"name\": 3, \"arguments\": {}}\n</tool_calls>", "", "",
-       {}, {Kind::missing_name, Kind::missing_arguments, Kind::missing_name}},
+       "<tool_calls>\n{\"arguments\": {}}\n{\"name\": \"x\"}\n{\"name\": 3, \"arguments\": "
+       "{}}\n</tool_calls>",
+       "",
+       "",
+       {},
+       {Kind::missing_name, Kind::missing_arguments, Kind::missing_name}},
       {"arguments_as_json_string",
-       "<tool_calls>\n{\"name\": \"x\", \"arguments\": \"{\\\"a\\\": 1}\"}\n{\"name\": \"y\", \"arguments\": \"[1]\"}\n"
-       "{\"name\": \"z\", \"arguments\": 5}\n</tool_calls>", "", "",
-       {{"x", R"({"a": 1})"}}, {Kind::arguments_not_object, Kind::arguments_not_object}},
-      {"unterminated_block_partial_line", "Doing it.\n<tool_calls>\n" + kRead + "\n{\"name\": \"y\", \"argu", "",
-       "Doing it.", {{"read_file", R"({"path": "a.txt"})"}}, {Kind::invalid_json, Kind::unterminated_block}},
-      {"unterminated_block_complete_line", "<tool_calls>\n" + kRead, "", "", {{"read_file", R"({"path": "a.txt"})"}},
+       "<tool_calls>\n{\"name\": \"x\", \"arguments\": \"{\\\"a\\\": 1}\"}\n{\"name\": \"y\", \"arguments\": "
+       "\"[1]\"}\n"
+       "{\"name\": \"z\", \"arguments\": 5}\n</tool_calls>",
+       "",
+       "",
+       {{"x", R"({"a": 1})"}},
+       {Kind::arguments_not_object, Kind::arguments_not_object}},
+      {"unterminated_block_partial_line",
+       "Doing it.\n<tool_calls>\n" + kRead + "\n{\"name\": \"y\", \"argu",
+       "",
+       "Doing it.",
+       {{"read_file", R"({"path": "a.txt"})"}},
+       {Kind::invalid_json, Kind::unterminated_block}},
+      {"unterminated_block_complete_line",
+       "<tool_calls>\n" + kRead,
+       "",
+       "",
+       {{"read_file", R"({"path": "a.txt"})"}},
        {Kind::unterminated_block}},
       {"unicode_arguments",
-       "<tool_calls>\n{\"name\": \"write\", \"arguments\": {\"text\": \"h\xC3\xA9llo \xE4\xB8\x96\xE7\x95\x8C "
-       "\xF0\x9F\x98\x80 \\u00e9\"}}\n</tool_calls>", "", "",
-       {{"write", "{\"text\": \"h\xC3\xA9llo \xE4\xB8\x96\xE7\x95\x8C \xF0\x9F\x98\x80 \xC3\xA9\"}"}}, {}},
+       "<tool_calls>\n{\"name\": \"write\", \"arguments\": {\"text\": \"h\xC3\xA9llo "
+       "\xE4\xB8\x96\xE7\x95\x8C "
+       "\xF0\x9F\x98\x80 \\u00e9\"}}\n</tool_calls>",
+       "",
+       "",
+       {{"write", "{\"text\": \"h\xC3\xA9llo \xE4\xB8\x96\xE7\x95\x8C \xF0\x9F\x98\x80 \xC3\xA9\"}"}},
+       {}},
       {"nested_braces_escaped_quotes_and_closing_tag_in_string",
-       "<tool_calls>\n{\"name\": \"edit\", \"arguments\": {\"code\": \"if (a) { b(\\\"}\\\"); } </tool_calls> "
-       "<end_of_sentence>\", \"nested\": {\"a\": [1, {\"b\": \"}}\"}]}}}\n</tool_calls>\nDone.", "", "Done.",
-       {{"edit", R"({"code": "if (a) { b(\"}\"); } </tool_calls> <end_of_sentence>", "nested": {"a": [1, {"b": "}}"}]}})"}},
+       "<tool_calls>\n{\"name\": \"edit\", \"arguments\": {\"code\": \"if (a) { b(\\\"}\\\"); } "
+       "</tool_calls> "
+       "<end_of_sentence>\", \"nested\": {\"a\": [1, {\"b\": \"}}\"}]}}}\n</tool_calls>\nDone.",
+       "",
+       "Done.",
+       {{"edit",
+         R"({"code": "if (a) { b(\"}\"); } </tool_calls> <end_of_sentence>", "nested": {"a": [1, {"b": "}}"}]}})"}},
        {}},
       {"plain_answer", "\n\nJust text.\n", "", "Just text.", {}, {}},
-      {"unterminated_reasoning", "<think>\nstill thinking\n", "still thinking", "", {}, {Kind::unterminated_reasoning}},
-      {"tag_lookalikes_are_text", "a <tool b </think> <thinker> <tool_callsX> <<think> <", "",
-       "a <tool b </think> <thinker> <tool_callsX> <<think> <", {}, {}},
-      {"end_of_sentence_stops", "<think>r</think>Answer<end_of_sentence>ignored <tool_calls>\n" + kRead, "r", "Answer",
-       {}, {}},
-      {"crlf_lines", "<tool_calls>\r\n" + kRead + "\r\n</tool_calls>", "", "", {{"read_file", R"({"path": "a.txt"})"}},
+      {"unterminated_reasoning",
+       "<think>\nstill thinking\n",
+       "still thinking",
+       "",
+       {},
+       {Kind::unterminated_reasoning}},
+      {"tag_lookalikes_are_text",
+       "a <tool b </think> <thinker> <tool_callsX> <<think> <",
+       "",
+       "a <tool b </think> <thinker> <tool_callsX> <<think> <",
+       {},
        {}},
-      {"not_an_object", "<tool_calls>\n[1, 2]\n\"name\"\n</tool_calls>", "", "", {}, {Kind::not_an_object, Kind::not_an_object}},
+      {"end_of_sentence_stops",
+       "<think>r</think>Answer<end_of_sentence>ignored <tool_calls>\n" + kRead,
+       "r",
+       "Answer",
+       {},
+       {}},
+      {"crlf_lines",
+       "<tool_calls>\r\n" + kRead + "\r\n</tool_calls>",
+       "",
+       "",
+       {{"read_file", R"({"path": "a.txt"})"}},
+       {}},
+      {"not_an_object",
+       "<tool_calls>\n[1, 2]\n\"name\"\n</tool_calls>",
+       "",
+       "",
+       {},
+       {Kind::not_an_object, Kind::not_an_object}},
       {"blank_before_think", " \n<think>r</think>ok", "r", "ok", {}, {}},
-      {"closing_tag_on_the_call_line", "<tool_calls>\n" + kRead + "</tool_calls>", "", "",
-       {{"read_file", R"({"path": "a.txt"})"}}, {}},
+      {"closing_tag_on_the_call_line",
+       "<tool_calls>\n" + kRead + "</tool_calls>",
+       "",
+       "",
+       {{"read_file", R"({"path": "a.txt"})"}},
+       {}},
       {"empty_output", "", "", "", {}, {}},
-      {"invalid_utf8", "caf\xC3 ok\n<tool_calls>\n{\"name\": \"x\", \"arguments\": {\"a\": \"\xFF\"}}\n</tool_calls>", "",
-       "caf\xC3 ok", {}, {Kind::invalid_json}},
-      {"name_after_arguments", "<tool_calls>\n{\"arguments\": {\"k\": [1, 2]}, \"name\": \"late\"}\n</tool_calls>", "",
-       "", {{"late", R"({"k": [1, 2]})"}}, {}},
-      {"empty_reasoning_two_blocks", "<think>\n\n</think>\n\n<tool_calls>\n" + kRead + "\n</tool_calls>\n<tool_calls>\n" +
-           kSearch + "\n</tool_calls>", "", "",
-       {{"read_file", R"({"path": "a.txt"})"}, {"search_web", R"({"query": "x"})"}}, {}},
+      {"invalid_utf8",
+       "caf\xC3 ok\n<tool_calls>\n{\"name\": \"x\", \"arguments\": {\"a\": \"\xFF\"}}\n</tool_calls>",
+       "",
+       "caf\xC3 ok",
+       {},
+       {Kind::invalid_json}},
+      {"name_after_arguments",
+       "<tool_calls>\n{\"arguments\": {\"k\": [1, 2]}, \"name\": \"late\"}\n</tool_calls>",
+       "",
+       "",
+       {{"late", R"({"k": [1, 2]})"}},
+       {}},
+      {"empty_reasoning_two_blocks",
+       "<think>\n\n</think>\n\n<tool_calls>\n" + kRead + "\n</tool_calls>\n<tool_calls>\n" + kSearch +
+           "\n</tool_calls>",
+       "",
+       "",
+       {{"read_file", R"({"path": "a.txt"})"}, {"search_web", R"({"query": "x"})"}},
+       {}},
   };
 }
 
@@ -101,7 +176,8 @@ std::string describe(const std::vector<OutputEvent> & events) {
   std::string text;
   for (const OutputEvent & e : events) {
     text += std::to_string(int(e.kind)) + "/" + std::to_string(e.call_index) + ":" + e.text;
-    if (e.call) text += " call " + e.call->name + " " + e.call->arguments.dump() + " #" + std::to_string(e.call->index);
+    if (e.call)
+      text += " call " + e.call->name + " " + e.call->arguments.dump() + " #" + std::to_string(e.call->index);
     if (e.error) text += " error " + std::string(to_string(e.error->kind)) + " " + e.error->message;
     text += "\n";
   }
@@ -114,13 +190,15 @@ std::pair<std::string, std::string> run_pieces(const std::string & text, const s
   std::vector<OutputEvent> events;
   size_t pos = 0;
   for (size_t cut : cuts) {
-    for (OutputEvent & e : parser.feed(std::string_view(text).substr(pos, cut - pos))) events.push_back(std::move(e));
+    for (OutputEvent & e : parser.feed(std::string_view(text).substr(pos, cut - pos)))
+      events.push_back(std::move(e));
     pos = cut;
   }
   for (OutputEvent & e : parser.feed(std::string_view(text).substr(pos))) events.push_back(std::move(e));
   for (OutputEvent & e : parser.finish()) events.push_back(std::move(e));
   result = parser.result();
-  return {describe(normalized(events)), result.to_json().dump(-1, ' ', false, json::error_handler_t::replace)};
+  return {describe(normalized(events)),
+          result.to_json().dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 void expect_same_for_splits(const std::string & text, const std::string & label) {
@@ -208,9 +286,31 @@ TEST(ToolCallParser, StreamedCallsAreAnnouncedThenCompletedWithTheirArguments) {
 }
 
 TEST(ToolCallParser, RandomGarbageNeverCrashesAndStreamsAlike) {
-  const std::vector<std::string> fragments = {"<think>", "</think>", "<tool_calls>", "</tool_calls>", "\n", "{", "}",
-                                              "\"", "\\", "\"name\"", "\"arguments\"", ": ", ", ", " ", "\xC3\xA9", "\xE4",
-                                              "<", ">", "x", "<end_of_sentence>", kRead, "[", "\r\n", "</tool", "<think"};
+  const std::vector<std::string> fragments = {"<think>",
+                                              "</think>",
+                                              "<tool_calls>",
+                                              "</tool_calls>",
+                                              "\n",
+                                              "{",
+                                              "}",
+                                              "\"",
+                                              "\\",
+                                              "\"name\"",
+                                              "\"arguments\"",
+                                              ": ",
+                                              ", ",
+                                              " ",
+                                              "\xC3\xA9",
+                                              "\xE4",
+                                              "<",
+                                              ">",
+                                              "x",
+                                              "<end_of_sentence>",
+                                              kRead,
+                                              "[",
+                                              "\r\n",
+                                              "</tool",
+                                              "<think"};
   std::mt19937 rng(7);
   for (int i = 0; i < 150; ++i) {
     std::string text;
