@@ -46,9 +46,12 @@ m1_find_system_library(m1_openblas PC openblas HEADER cblas.h NAMES openblas
 
 find_package(benchmark QUIET)
 
+# SQLite indexes the engine's on-disk state cache, so the engine-only build needs it too
+# (scripts/fetch_gpu_deps.sh brings it to the GPU machine).
+m1_find_system_library(m1_sqlite3 PC sqlite3 HEADER sqlite3.h NAMES sqlite3)
+
 if(NOT M1_ENGINE_ONLY)
   find_package(Boost 1.74 REQUIRED)
   m1_find_system_library(m1_seccomp PC libseccomp HEADER seccomp.h NAMES seccomp)
-  m1_find_system_library(m1_sqlite3 PC sqlite3 HEADER sqlite3.h NAMES sqlite3)
   m1_find_system_library(m1_libedit PC libedit HEADER histedit.h NAMES edit)
 endif()

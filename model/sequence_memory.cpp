@@ -56,28 +56,36 @@ MemoryShape MemoryShape::of(const ModelConfig & c) {
   return MemoryShape{c.layer_kinds, c.n_heads, c.head_dim, c.n_kv_heads};
 }
 
+// Copy-on-write: another KvPages (a fork or a snapshot) may hold the last page; writing to it
+// must not change theirs. Full pages are never written, so only the last one is ever copied.
+void KvPages::make_last_page_unshared() {
+  for (std::vector<Page> * pages : {&k_, &v_})
+    if (!pages->empty() && pages->back().use_count() > 1) pages->back() = std::make_shared<std::vector<float>>(*pages->back());
+}
+
 void KvPages::append(const float * k, const float * v, int ld, int n) {
   const size_t width = size_t(row_width_);
+  if (n > 0 && n_tokens_ % kPageTokens != 0) make_last_page_unshared();
   for (int i = 0; i < n; ++i, ++n_tokens_) {
     const int page = n_tokens_ / kPageTokens, slot = n_tokens_ % kPageTokens;
     if (page == int(k_.size())) {
-      k_.emplace_back(kPageTokens * width);
-      v_.emplace_back(kPageTokens * width);
+      k_.push_back(std::make_shared<std::vector<float>>(kPageTokens * width));
+      v_.push_back(std::make_shared<std::vector<float>>(kPageTokens * width));
     }
-    std::memcpy(k_[page].data() + slot * width, k + size_t(i) * ld, width * sizeof(float));
-    std::memcpy(v_[page].data() + slot * width, v + size_t(i) * ld, width * sizeof(float));
+    std::memcpy(k_[page]->data() + slot * width, k + size_t(i) * ld, width * sizeof(float));
+    std::memcpy(v_[page]->data() + slot * width, v + size_t(i) * ld, width * sizeof(float));
   }
 }
 
 std::vector<const float *> KvPages::k_pages() const {
   std::vector<const float *> pages;
-  for (const auto & p : k_) pages.push_back(p.data());
+  for (const auto & p : k_) pages.push_back(p->data());
   return pages;
 }
 
 std::vector<const float *> KvPages::v_pages() const {
   std::vector<const float *> pages;
-  for (const auto & p : v_) pages.push_back(p.data());
+  for (const auto & p : v_) pages.push_back(p->data());
   return pages;
 }
 
@@ -88,10 +96,25 @@ void KvPages::truncate(int n) {
   v_.resize(pages);
   // Slots past the end of the last page are never read; zero them so equal memories compare equal.
   if (pages && n_tokens_ % kPageTokens) {
+    make_last_page_unshared();
     const size_t used = size_t(n_tokens_ % kPageTokens) * row_width_;
-    std::fill(k_.back().begin() + used, k_.back().end(), 0.0f);
-    std::fill(v_.back().begin() + used, v_.back().end(), 0.0f);
+    std::fill(k_.back()->begin() + used, k_.back()->end(), 0.0f);
+    std::fill(v_.back()->begin() + used, v_.back()->end(), 0.0f);
   }
+}
+
+int KvPages::n_unshared_pages() const {
+  int n = 0;
+  for (const std::vector<Page> * pages : {&k_, &v_})
+    for (const Page & p : *pages) n += p.use_count() == 1;
+  return n;
+}
+
+bool KvPages::operator==(const KvPages & o) const {
+  if (row_width_ != o.row_width_ || n_tokens_ != o.n_tokens_ || k_.size() != o.k_.size()) return false;
+  for (size_t i = 0; i < k_.size(); ++i)
+    if ((k_[i] != o.k_[i] && *k_[i] != *o.k_[i]) || (v_[i] != o.v_[i] && *v_[i] != *o.v_[i])) return false;
+  return true;
 }
 
 SequenceMemory::SequenceMemory(MemoryShape shape) : shape_(std::move(shape)) { clear(); }
@@ -134,7 +157,7 @@ std::vector<uint8_t> SequenceMemory::serialize() const {
     const KvPages & kv = kv_[l];
     for (const auto * pages : {&kv.k_, &kv.v_})
       for (int t = 0; t < kv.n_tokens(); ++t)
-        w.append((*pages)[t / KvPages::kPageTokens].data() + size_t(t % KvPages::kPageTokens) * kv.row_width(),
+        w.append((*pages)[t / KvPages::kPageTokens]->data() + size_t(t % KvPages::kPageTokens) * kv.row_width(),
                  size_t(kv.row_width()) * sizeof(float));
   }
   w.put(fnv1a(w.bytes.data(), w.bytes.size()));

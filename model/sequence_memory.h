@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct MemoryShape {
 };
 
 // K and V of one softmax layer: pages of kPageTokens tokens, each fp32 [kPageTokens, Hkv, d].
+// Copies share pages (copy-on-write): a full page never changes again, so forks of a long
+// sequence share all of it; the first write to a shared, partly filled last page copies that page.
 class KvPages {
 public:
   static constexpr int kPageTokens = 64;
@@ -38,14 +41,19 @@ public:
   std::vector<const float *> v_pages() const;
   // The first n_tokens tokens only (n <= n_tokens()).
   void truncate(int n);
+  // Pages this object holds alone (not shared with a copy).
+  int n_unshared_pages() const;
 
-  bool operator==(const KvPages &) const = default;
+  // Equal contents (pages compared by value, shared or not).
+  bool operator==(const KvPages & other) const;
 
 private:
+  using Page = std::shared_ptr<std::vector<float>>;
   friend class SequenceMemory;
+  void make_last_page_unshared();
   int row_width_ = 0;
   int n_tokens_ = 0;
-  std::vector<std::vector<float>> k_, v_;  // pages, each kPageTokens * row_width floats
+  std::vector<Page> k_, v_;  // pages, each kPageTokens * row_width floats
 };
 
 class SequenceMemory {

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libpcre2-dev libpcre2-8-0
-          libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev libbenchmark1debian nlohmann-json3-dev)
+          libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev libbenchmark1debian nlohmann-json3-dev
+          libsqlite3-dev libsqlite3-0)  # sqlite: the engine's state-cache disk index
 mkdir -p .deps/debs
 cd .deps/debs
 missing=()

@@ -1,13 +1,14 @@
+// The prompt-side view of a tool: the OpenAI-style function entry.
 #include "tools/tool.h"
 
 namespace m1::tools {
 
-nlohmann::ordered_json function_schema(const ToolSpec & spec) {
-  nlohmann::ordered_json function;
+Json function_schema(const ToolSpec & spec) {
+  Json function;
   function["name"] = spec.name;
   function["description"] = spec.description;
   function["parameters"] = spec.parameters;
-  nlohmann::ordered_json wrapped;
+  Json wrapped;
   wrapped["type"] = "function";
   wrapped["function"] = std::move(function);
   return wrapped;

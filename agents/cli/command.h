@@ -23,10 +23,14 @@ int fail(std::string_view what, const Status & status);
 
 // Each command file defines one of these; main.cpp calls them all.
 void add_doctor_command(CLI::App & app, CommandList & commands);
-void add_logits_command(CLI::App & app, CommandList & commands);
-void add_sandbox_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
 void add_tokenize_command(CLI::App & app, CommandList & commands);
 void add_render_command(CLI::App & app, CommandList & commands);
 void add_parse_command(CLI::App & app, CommandList & commands);
+void add_sandbox_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_tool_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_agent_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_run_command(CLI::App & app, CommandList & commands);  // agent-only (!M1_ENGINE_ONLY)
+void add_logits_command(CLI::App & app, CommandList & commands);
+void add_bench_command(CLI::App & app, CommandList & commands);
 
 }  // namespace m1::cli

@@ -49,13 +49,17 @@ int main(int argc, char ** argv) {
 
   m1::cli::CommandList commands;
   m1::cli::add_doctor_command(app, commands);
-  m1::cli::add_logits_command(app, commands);
-#if !M1_ENGINE_ONLY
-  m1::cli::add_sandbox_command(app, commands);
-#endif
   m1::cli::add_tokenize_command(app, commands);
   m1::cli::add_render_command(app, commands);
   m1::cli::add_parse_command(app, commands);
+  m1::cli::add_logits_command(app, commands);
+#if !M1_ENGINE_ONLY
+  m1::cli::add_sandbox_command(app, commands);
+  m1::cli::add_tool_command(app, commands);
+  m1::cli::add_agent_command(app, commands);
+  m1::cli::add_run_command(app, commands);
+#endif
+  m1::cli::add_bench_command(app, commands);
 
   try {
     app.parse(argc, argv);
