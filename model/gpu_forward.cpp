@@ -46,6 +46,7 @@ int32_t * i32(const kernels::DeviceBuffer & b) { return static_cast<int32_t *>(b
 struct BatchPlan {
   int n_seqs = 0, n_rows = 0, max_chunk = 0, max_len = 0, max_pages = 0;
   bool decode = false;  // every active sequence adds exactly one token
+  std::vector<int> row_begin;  // per batch entry: its first row (its tokens' rows follow)
   std::vector<int32_t> host;  // all int arrays below, each starting at a 16-byte boundary
   size_t tokens = 0, seq_starts = 0, slots = 0, token_seq = 0, token_pos = 0, chunk_pos = 0, seq_lens = 0,
          block_table = 0;
@@ -171,6 +172,150 @@ Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b, Bf16 
   return gpu::moe_unpermute({T, K, D, expert_out, i32(ws.entry_rows), f32(ws.route_weights), out, D}, nullptr);
 }
 
+// What the plan needs of one memory.
+struct MemoryView {
+  int slot = 0;
+  int64_t n_tokens = 0;
+  const std::vector<int32_t> * pages = nullptr;
+};
+
+// The plan of a batch whose memories already hold pages for their new tokens.
+BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const MemoryView> views) {
+  BatchPlan plan;
+  plan.row_begin.assign(batch.size(), 0);
+  std::vector<int> active;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int n = int(batch[s].tokens.size());
+    if (n == 0) continue;
+    plan.row_begin[s] = plan.n_rows;
+    active.push_back(int(s));
+    plan.n_rows += n;
+    plan.max_chunk = std::max(plan.max_chunk, n);
+    plan.max_len = std::max(plan.max_len, int(views[s].n_tokens + n));
+    plan.max_pages = std::max(plan.max_pages, int(views[s].pages->size()));
+  }
+  plan.max_pages = std::max(plan.max_pages, 1);
+  plan.n_seqs = int(active.size());
+  plan.decode = plan.max_chunk == 1;
+  const int T = plan.n_rows, S = plan.n_seqs;
+  plan.tokens = reserve(plan.host, T);
+  plan.token_seq = reserve(plan.host, T);
+  plan.token_pos = reserve(plan.host, T);
+  plan.seq_starts = reserve(plan.host, S + 1);
+  plan.slots = reserve(plan.host, S);
+  plan.chunk_pos = reserve(plan.host, S);
+  plan.seq_lens = reserve(plan.host, S);
+  plan.block_table = reserve(plan.host, size_t(S) * plan.max_pages);
+  for (int i = 0; i < S; ++i) {
+    const size_t s = size_t(active[size_t(i)]);
+    const MemoryView & m = views[s];
+    const int begin = plan.row_begin[s], n = int(batch[s].tokens.size());
+    for (int t = 0; t < n; ++t) {
+      plan.host[plan.tokens + size_t(begin + t)] = batch[s].tokens[size_t(t)];
+      plan.host[plan.token_seq + size_t(begin + t)] = i;
+      plan.host[plan.token_pos + size_t(begin + t)] = int32_t(m.n_tokens + t);
+    }
+    plan.host[plan.seq_starts + size_t(i) + 1] = begin + n;
+    plan.host[plan.slots + size_t(i)] = m.slot;
+    plan.host[plan.chunk_pos + size_t(i)] = int32_t(m.n_tokens);
+    plan.host[plan.seq_lens + size_t(i)] = int32_t(m.n_tokens + n);
+    std::copy(m.pages->begin(), m.pages->end(), plan.host.begin() + int64_t(plan.block_table + size_t(i) * plan.max_pages));
+  }
+  return plan;
+}
+
+Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const GpuGeometry & g, const BatchPlan & plan) {
+  const size_t rows = size_t(plan.n_rows), D = size_t(c.hidden_size), E = size_t(c.n_experts);
+  const size_t routed = rows * size_t(c.n_experts_per_token), F = size_t(c.expert_ffn);
+  const size_t Hs = size_t(g.softmax_heads), H = size_t(g.heads), wide = std::max(H * 384, Hs * 128);
+  const size_t kv = size_t(g.kv_heads) * 128, Hd = H * size_t(g.head_dim);
+  M1_RETURN_IF_ERROR(ws.ensure(ws.ints, plan.host.size() * 4));
+  for (auto [buffer, bytes] : std::initializer_list<std::pair<kernels::DeviceBuffer *, size_t>>{
+           {&ws.x, rows * D * 2}, {&ws.a, rows * D * 2}, {&ws.b, rows * D * 2}, {&ws.attn_out, rows * D * 2},
+           {&ws.moe_out, rows * D * 2}, {&ws.qkv, rows * wide * 2}, {&ws.k, rows * kv * 2}, {&ws.v, rows * kv * 2},
+           {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2}, {&ws.gate, rows * Hd * 2},
+           {&ws.b32, rows * D * 4}, {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4},
+           {&ws.route_weights, routed * 4}, {&ws.permuted, routed * D * 2}, {&ws.offsets, (E + 1) * 4},
+           {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * 2 * F * 2}, {&ws.expert_out, routed * D * 2}})
+    M1_RETURN_IF_ERROR(ws.ensure(*buffer, bytes));
+  return {};
+}
+
+// Where each layer's memory lives: the lightning state pool and the K/V page pools.
+struct LayerMemory {
+  float * states = nullptr;   // fp32 [lightning layers][slots][H][128][128]
+  size_t layer_floats = 0;    // floats of one lightning layer's slots
+  const std::vector<kernels::DeviceBuffer> & k_pages;
+  const std::vector<kernels::DeviceBuffer> & v_pages;
+  const std::vector<int> & index;  // layer -> index among its kind
+  int page_tokens = 0;
+};
+
+// Embedding, every layer, and the final norm: leaves the normed final rows in ws.a.
+Status run_layers(const Run & r, const LayerMemory & mem) {
+  const ModelConfig & c = r.c;
+  GpuModel::Workspace & ws = r.ws;
+  const int T = r.plan.n_rows, D = c.hidden_size;
+  const float eps = float(c.rms_norm_eps);
+  M1_RETURN_IF_ERROR(gpu::gather_rows(bf(r.w.embed), D, r.plan.at(r.plan.tokens), T, bf(ws.x), nullptr));
+  M1_RETURN_IF_ERROR(gpu::residual_rms_norm(
+      {T, D, bf(ws.x), D, nullptr, 0, 1.0f, 1.0f, bf(r.w.layers[0].input_norm), eps, bf(ws.a), D}, nullptr));
+  for (int l = 0; l < c.n_layers; ++l) {
+    const GpuLayerWeights & w = r.w.layers[size_t(l)];
+    const size_t index = size_t(mem.index[size_t(l)]);
+    const bool lightning = w.kind == LayerKind::lightning;
+    const ResidualScale & attn = lightning ? c.lightning_residual : c.softmax_residual;
+    if (lightning) {
+      M1_RETURN_IF_ERROR(lightning_layer(r, w, mem.states + index * mem.layer_floats, bf(ws.a), bf(ws.attn_out)));
+    } else {
+      const gpu::PagedKvCache cache{bf(mem.k_pages[index]), bf(mem.v_pages[index]), mem.page_tokens,
+                                    r.w.geometry.kv_heads, r.plan.at(r.plan.block_table), r.plan.max_pages};
+      M1_RETURN_IF_ERROR(softmax_layer(r, w, cache, bf(ws.a), bf(ws.attn_out)));
+    }
+    M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.a), D, bf(ws.attn_out), D, float(attn.alpha),
+                                               float(attn.beta), bf(w.post_attention_norm), eps, bf(ws.b), D},
+                                              nullptr));
+    M1_RETURN_IF_ERROR(moe_layer(r, w, bf(ws.b), bf(ws.moe_out)));
+    const bool last = l + 1 == c.n_layers;
+    const Bf16 * next_norm = last ? bf(r.w.final_norm) : bf(r.w.layers[size_t(l) + 1].input_norm);
+    M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.b), D, bf(ws.moe_out), D, float(c.mlp_residual.alpha),
+                                               float(c.mlp_residual.beta), next_norm, eps, bf(ws.a), D},
+                                              nullptr));
+  }
+  return {};
+}
+
+// The fp32 LM head over the asked-for rows only (gathered as fp32, one GEMM), into `logits`.
+Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vector<SequenceLogits> & logits) {
+  const int D = r.c.hidden_size, V = r.c.vocab_size;
+  GpuModel::Workspace & ws = r.ws;
+  int R = 0;
+  for (const SequenceLogits & out : logits) R += out.n_rows;
+  if (R == 0) return {};
+  M1_RETURN_IF_ERROR(ws.ensure(ws.final32, size_t(R) * D * 4));
+  M1_RETURN_IF_ERROR(ws.ensure(ws.logits, size_t(R) * V * 4));
+  int row = 0;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int n = logits[s].n_rows, first = r.plan.row_begin[s] + int(batch[s].tokens.size()) - n;
+    M1_RETURN_IF_ERROR(gpu::bf16_to_f32(bf(ws.a) + int64_t(first) * D, f32(ws.final32) + int64_t(row) * D,
+                                        int64_t(n) * D, nullptr));
+    row += n;
+  }
+  gpu::GemmArgs head;
+  head.m = R, head.n = V, head.k = D, head.a = f32(ws.final32), head.lda = D, head.b = f32(r.w.lm_head);
+  head.ldb = D, head.ab_type = gpu::ElementType::f32, head.c = f32(ws.logits), head.ldc = V;
+  head.c_type = gpu::ElementType::f32;
+  M1_RETURN_IF_ERROR(gpu::gemm_nt(head, nullptr));
+  std::vector<float> all(size_t(R) * V);
+  M1_RETURN_IF_ERROR(gpu::copy_to_host(all.data(), ws.logits.data(), all.size() * 4));
+  row = 0;
+  for (SequenceLogits & out : logits) {
+    out.values.assign(all.begin() + int64_t(row) * V, all.begin() + int64_t(row + out.n_rows) * V);
+    row += out.n_rows;
+  }
+  return {};
+}
+
 }  // namespace
 
 GpuModel::GpuModel(ModelConfig config, GpuWeights weights, const GpuModelOptions & options)
@@ -182,127 +327,25 @@ GpuModel::~GpuModel() = default;
 
 Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSequenceInput> batch) {
   M1_RETURN_IF_ERROR(validate(batch));
-  const int D = config_.hidden_size, V = config_.vocab_size, E = config_.n_experts, K = config_.n_experts_per_token;
-  const GpuGeometry & g = weights_.geometry;
-  // K/V pages first (validate checked there are enough), then the plan.
-  BatchPlan plan;
-  std::vector<int> active, row_begin(batch.size(), 0);
+  std::vector<MemoryView> views(batch.size());
+  std::vector<SequenceLogits> logits(batch.size());
   for (size_t s = 0; s < batch.size(); ++s) {
     GpuMemory & m = *batch[s].memory;
     const int n = int(batch[s].tokens.size());
-    if (n == 0) continue;
-    take_pages(m, m.n_tokens_ + n);
-    row_begin[s] = plan.n_rows;
-    active.push_back(int(s));
-    plan.n_rows += n;
-    plan.max_chunk = std::max(plan.max_chunk, n);
-    plan.max_len = std::max(plan.max_len, int(m.n_tokens_ + n));
-    plan.max_pages = std::max(plan.max_pages, int(m.pages_.size()));
-  }
-  plan.n_seqs = int(active.size());
-  plan.decode = plan.max_chunk == 1;
-  const int T = plan.n_rows, S = plan.n_seqs;
-  plan.tokens = reserve(plan.host, T);
-  plan.token_seq = reserve(plan.host, T);
-  plan.token_pos = reserve(plan.host, T);
-  plan.seq_starts = reserve(plan.host, S + 1);
-  plan.slots = reserve(plan.host, S);
-  plan.chunk_pos = reserve(plan.host, S);
-  plan.seq_lens = reserve(plan.host, S);
-  plan.block_table = reserve(plan.host, size_t(S) * std::max(plan.max_pages, 1));
-  for (int i = 0; i < S; ++i) {
-    const GpuSequenceInput & in = batch[size_t(active[size_t(i)])];
-    const GpuMemory & m = *in.memory;
-    const int begin = row_begin[size_t(active[size_t(i)])], n = int(in.tokens.size());
-    for (int t = 0; t < n; ++t) {
-      plan.host[plan.tokens + size_t(begin + t)] = in.tokens[size_t(t)];
-      plan.host[plan.token_seq + size_t(begin + t)] = i;
-      plan.host[plan.token_pos + size_t(begin + t)] = int32_t(m.n_tokens_ + t);
-    }
-    plan.host[plan.seq_starts + size_t(i) + 1] = begin + n;
-    plan.host[plan.slots + size_t(i)] = m.slot_;
-    plan.host[plan.chunk_pos + size_t(i)] = int32_t(m.n_tokens_);
-    plan.host[plan.seq_lens + size_t(i)] = int32_t(m.n_tokens_ + n);
-    std::copy(m.pages_.begin(), m.pages_.end(), plan.host.begin() + int64_t(plan.block_table + size_t(i) * plan.max_pages));
-  }
-  std::vector<SequenceLogits> logits(batch.size());
-  for (size_t s = 0; s < batch.size(); ++s) {
-    const int n = int(batch[s].tokens.size());
-    logits[s].vocab = V;
+    take_pages(m, m.n_tokens_ + n);  // validate checked there are enough
+    views[s] = {m.slot_, m.n_tokens_, &m.pages_};
+    logits[s].vocab = config_.vocab_size;
     logits[s].n_rows = batch[s].logits == LogitRows::all ? n : batch[s].logits == LogitRows::last && n > 0 ? 1 : 0;
   }
-  if (T > 0) {
-    Workspace & ws = *ws_;
-    const size_t rows = size_t(T), routed = rows * size_t(K), F = size_t(config_.expert_ffn);
-    const size_t Hs = size_t(g.softmax_heads), H = size_t(g.heads), wide = std::max(H * 384, Hs * 128);
-    M1_RETURN_IF_ERROR(ws.ensure(ws.ints, plan.host.size() * 4));
-    for (auto [buffer, bytes] : std::initializer_list<std::pair<kernels::DeviceBuffer *, size_t>>{
-             {&ws.x, rows * D * 2}, {&ws.a, rows * D * 2}, {&ws.b, rows * D * 2}, {&ws.attn_out, rows * D * 2},
-             {&ws.moe_out, rows * D * 2}, {&ws.qkv, rows * wide * 2}, {&ws.k, rows * g.kv_heads * 128 * 2},
-             {&ws.v, rows * g.kv_heads * 128 * 2}, {&ws.o, rows * std::max(H, Hs) * 128 * 2},
-             {&ws.oc, rows * H * g.head_dim * 2}, {&ws.gate, rows * H * g.head_dim * 2}, {&ws.b32, rows * D * 4},
-             {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4}, {&ws.route_weights, routed * 4},
-             {&ws.permuted, routed * D * 2}, {&ws.offsets, size_t(E + 1) * 4}, {&ws.entry_rows, routed * 4},
-             {&ws.hidden, routed * 2 * F * 2}, {&ws.expert_out, routed * D * 2}})
-      M1_RETURN_IF_ERROR(ws.ensure(*buffer, bytes));
-    M1_RETURN_IF_ERROR(gpu::copy_to_device(ws.ints.data(), plan.host.data(), plan.host.size() * 4));
-    plan.dev = i32(ws.ints);
-    const Run run{config_, weights_, ws, plan};
-    const float eps = float(config_.rms_norm_eps);
-    M1_RETURN_IF_ERROR(gpu::gather_rows(bf(weights_.embed), D, plan.at(plan.tokens), T, bf(ws.x), nullptr));
-    M1_RETURN_IF_ERROR(gpu::residual_rms_norm(
-        {T, D, bf(ws.x), D, nullptr, 0, 1.0f, 1.0f, bf(weights_.layers[0].input_norm), eps, bf(ws.a), D}, nullptr));
-    const size_t slot_floats = H * 128 * 128;
-    for (int l = 0; l < config_.n_layers; ++l) {
-      const GpuLayerWeights & w = weights_.layers[size_t(l)];
-      const int index = lightning_index_[size_t(l)];
-      const ResidualScale & attn =
-          w.kind == LayerKind::lightning ? config_.lightning_residual : config_.softmax_residual;
-      if (w.kind == LayerKind::lightning) {
-        float * states = f32(states_) + size_t(index) * size_t(options_.max_sequences) * slot_floats;
-        M1_RETURN_IF_ERROR(lightning_layer(run, w, states, bf(ws.a), bf(ws.attn_out)));
-      } else {
-        const gpu::PagedKvCache cache{bf(k_pages_[size_t(index)]), bf(v_pages_[size_t(index)]), kPageTokens,
-                                      g.kv_heads, plan.at(plan.block_table), std::max(plan.max_pages, 1)};
-        M1_RETURN_IF_ERROR(softmax_layer(run, w, cache, bf(ws.a), bf(ws.attn_out)));
-      }
-      M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.a), D, bf(ws.attn_out), D, float(attn.alpha),
-                                                 float(attn.beta), bf(w.post_attention_norm), eps, bf(ws.b), D},
-                                                nullptr));
-      M1_RETURN_IF_ERROR(moe_layer(run, w, bf(ws.b), bf(ws.moe_out)));
-      const bool last = l + 1 == config_.n_layers;
-      const Bf16 * next_norm = last ? bf(weights_.final_norm) : bf(weights_.layers[size_t(l) + 1].input_norm);
-      M1_RETURN_IF_ERROR(gpu::residual_rms_norm(
-          {T, D, bf(ws.b), D, bf(ws.moe_out), D, float(config_.mlp_residual.alpha), float(config_.mlp_residual.beta),
-           next_norm, eps, bf(ws.a), D},
-          nullptr));
-    }
-    // LM head in fp32 over the asked-for rows only: gather them as fp32, one GEMM.
-    int R = 0;
-    for (size_t s = 0; s < batch.size(); ++s) R += logits[s].n_rows;
-    if (R > 0) {
-      M1_RETURN_IF_ERROR(ws.ensure(ws.final32, size_t(R) * D * 4));
-      M1_RETURN_IF_ERROR(ws.ensure(ws.logits, size_t(R) * V * 4));
-      int r = 0;
-      for (size_t s = 0; s < batch.size(); ++s) {
-        const int n = logits[s].n_rows, first = row_begin[s] + int(batch[s].tokens.size()) - n;
-        M1_RETURN_IF_ERROR(gpu::bf16_to_f32(bf(ws.a) + int64_t(first) * D, f32(ws.final32) + int64_t(r) * D,
-                                            int64_t(n) * D, nullptr));
-        r += n;
-      }
-      gpu::GemmArgs head;
-      head.m = R, head.n = V, head.k = D, head.a = f32(ws.final32), head.lda = D, head.b = f32(weights_.lm_head);
-      head.ldb = D, head.ab_type = gpu::ElementType::f32, head.c = f32(ws.logits), head.ldc = V;
-      head.c_type = gpu::ElementType::f32;
-      M1_RETURN_IF_ERROR(gpu::gemm_nt(head, nullptr));
-      std::vector<float> all(size_t(R) * V);
-      M1_RETURN_IF_ERROR(gpu::copy_to_host(all.data(), ws.logits.data(), all.size() * 4));
-      r = 0;
-      for (SequenceLogits & out : logits) {
-        out.values.assign(all.begin() + int64_t(r) * V, all.begin() + int64_t(r + out.n_rows) * V);
-        r += out.n_rows;
-      }
-    }
+  BatchPlan plan = make_plan(batch, views);
+  if (plan.n_rows > 0) {
+    M1_RETURN_IF_ERROR(ensure_workspace(*ws_, config_, weights_.geometry, plan));
+    M1_RETURN_IF_ERROR(gpu::copy_to_device(ws_->ints.data(), plan.host.data(), plan.host.size() * 4));
+    plan.dev = i32(ws_->ints);
+    const Run run{config_, weights_, *ws_, plan};
+    const size_t layer_floats = size_t(options_.max_sequences) * weights_.geometry.heads * 128 * 128;
+    M1_RETURN_IF_ERROR(run_layers(run, {f32(states_), layer_floats, k_pages_, v_pages_, lightning_index_, kPageTokens}));
+    M1_RETURN_IF_ERROR(lm_head(run, batch, logits));
     M1_RETURN_IF_ERROR(gpu::synchronize(nullptr));
   }
   for (const GpuSequenceInput & in : batch) in.memory->n_tokens_ += int64_t(in.tokens.size());
