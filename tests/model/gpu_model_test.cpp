@@ -253,3 +253,20 @@ TEST_F(GpuModelGoldens, LogitsCommandOnCudaWholeAndChunked) {
 }
 
 }  // namespace
+
+namespace {
+
+// Where no GPU can run (CI), `m1 logits --device cuda` fails with one line that says why.
+TEST(LogitsCommandCudaUnavailable, FailsWithOneLineReason) {
+  const std::string reason = m1::test::gpu_unavailable_reason();
+  if (reason.empty()) GTEST_SKIP() << "a CUDA device is available: the Gpu suites cover this command";
+  const std::string folder = m1::test::golden_root() + "/hf_gqa_partial_rotary";
+  auto result = m1::test::run_command(std::string(M1_BINARY) + " logits --device cuda --model " + folder +
+                                      " --tokens " + folder + "/tokens_0.txt --out " + ::testing::TempDir() +
+                                      "m1_cuda_unavailable.f32");
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_EQ(result.err.rfind("m1: logits: ", 0), 0u) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+}  // namespace
