@@ -3,10 +3,12 @@
 #include <string>
 
 #include "kernels/activation_gpu.h"
+#include "kernels/gemm_gpu.h"
 #include "kernels/lightning_attention_gpu.h"
 #include "kernels/moe_routing_gpu.h"
 #include "kernels/norm_gpu.h"
 #include "kernels/softmax_attention_gpu.h"
+#include "kernels/tensor_ops_gpu.h"
 #include "m1_build_config.h"
 
 namespace m1::kernels::gpu {
@@ -30,6 +32,15 @@ Status moe_unpermute(const MoeUnpermuteArgs &, Stream) { return not_built("moe_u
 Status rope_append(const RopeAppendArgs &, Stream) { return not_built("rope_append"); }
 Status paged_decode(const PagedDecodeArgs &, Stream) { return not_built("paged_decode"); }
 Status paged_prefill(const PagedPrefillArgs &, Stream) { return not_built("paged_prefill"); }
+Status gemm_nt(const GemmArgs &, Stream) { return not_built("gemm_nt"); }
+Status copy_to_device(void *, const void *, std::size_t) { return not_built("copy_to_device"); }
+Status copy_to_host(void *, const void *, std::size_t) { return not_built("copy_to_host"); }
+Status copy_to_device_async(void *, const void *, std::size_t, Stream) { return not_built("copy_to_device_async"); }
+Status copy_2d(void *, std::size_t, const void *, std::size_t, std::size_t, std::size_t, Stream) { return not_built("copy_2d"); }
+Status fill_zero(void *, std::size_t, Stream) { return not_built("fill_zero"); }
+Status gather_rows(const Bf16 *, int, const std::int32_t *, int, Bf16 *, Stream) { return not_built("gather_rows"); }
+Status bf16_to_f32(const Bf16 *, float *, std::int64_t, Stream) { return not_built("bf16_to_f32"); }
+Status synchronize(Stream) { return not_built("synchronize"); }
 std::size_t paged_decode_workspace_bytes(int, int, int, int) { return 0; }  // nothing runs without CUDA
 
 }  // namespace m1::kernels::gpu

@@ -9,10 +9,18 @@ if [ ! -x "$bench" ]; then
   echo "no $bench (built without CUDA?)"
   exit 1
 fi
-"$bench" "${@:2}"
-rc=$?
-# The peer for softmax prefill, in the same run: PyTorch's flash attention (where torch is installed).
-if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-  python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
+# M1_GPU_BENCHES picks which run (default both): "kernels", "model".
+benches=${M1_GPU_BENCHES:-kernels model}
+rc=0
+if [[ " $benches " == *" kernels "* ]]; then
+  "$bench" "${@:2}" || rc=1
+  # The peer for softmax prefill, in the same run: PyTorch's flash attention (where torch is installed).
+  if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
+  fi
+fi
+# The whole GPU forward of a ~1B-parameter random M1-shaped model (prefill and decode, batch 1).
+if [[ " $benches " == *" model "* ]] && [ -x "$build/tests/bench/m1_gpu_model_bench" ]; then
+  "$build/tests/bench/m1_gpu_model_bench" --dir "${TMPDIR:-/tmp}/m1_gpu_bench_1b" || rc=1
 fi
 exit $rc

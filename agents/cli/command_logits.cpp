@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agents/cli/command.h"
+#include "model/gpu_model.h"
 #include "model/model.h"
 
 namespace m1::cli {
@@ -44,23 +45,16 @@ Expected<std::vector<int32_t>> read_token_file(const std::string & path) {
   return tokens;
 }
 
-int run_logits(const LogitsArgs & args) {
-  if (args.device != "cpu")
-    return fail("logits", "--device " + args.device + ": this build computes logits on the CPU only (use --device cpu)");
-  if (args.chunk < 0) return fail("logits", "--chunk must be >= 0");
-  auto tokens = read_token_file(args.tokens);
-  if (!tokens) return fail("logits", tokens.status());
-  auto model = Model::open(args.model, ModelOptions{args.threads, 0});
-  if (!model) return fail("logits", model.status());
-  SequenceMemory memory = (*model)->new_memory();
+// Runs `tokens` through one sequence memory in chunks, writing each chunk's logits to `out`.
+// `forward(chunk)` returns the chunk's logits (all rows).
+template <typename Forward>
+int write_chunked_logits(const LogitsArgs & args, const std::vector<int32_t> & tokens, Forward forward) {
   std::ofstream out(args.out, std::ios::binary | std::ios::trunc);
   if (!out) return fail("logits", args.out + ": cannot create");
-  const size_t n = tokens->size();
+  const size_t n = tokens.size();
   const size_t chunk = args.chunk > 0 ? size_t(args.chunk) : n;
   for (size_t start = 0; start < n; start += chunk) {
-    SequenceInput input{&memory, std::span<const int32_t>(*tokens).subspan(start, std::min(chunk, n - start)),
-                        LogitRows::all};
-    auto logits = (*model)->forward(std::span<const SequenceInput>(&input, 1));
+    auto logits = forward(std::span<const int32_t>(tokens).subspan(start, std::min(chunk, n - start)));
     if (!logits) return fail("logits", logits.status().with_context(args.tokens));
     const std::vector<float> & values = (*logits)[0].values;
     out.write(reinterpret_cast<const char *>(values.data()), std::streamsize(values.size() * sizeof(float)));
@@ -68,6 +62,37 @@ int run_logits(const LogitsArgs & args) {
   out.close();
   if (!out) return fail("logits", args.out + ": write failed");
   return 0;
+}
+
+int run_logits_cpu(const LogitsArgs & args, const std::vector<int32_t> & tokens) {
+  auto model = Model::open(args.model, ModelOptions{args.threads, 0});
+  if (!model) return fail("logits", model.status());
+  SequenceMemory memory = (*model)->new_memory();
+  return write_chunked_logits(args, tokens, [&](std::span<const int32_t> chunk) {
+    SequenceInput input{&memory, chunk, LogitRows::all};
+    return (*model)->forward(std::span<const SequenceInput>(&input, 1));
+  });
+}
+
+int run_logits_cuda(const LogitsArgs & args, const std::vector<int32_t> & tokens) {
+  GpuModelOptions options;
+  options.max_sequences = 1;
+  options.max_cached_tokens = int64_t(tokens.size());
+  auto model = GpuModel::open(args.model, options);
+  if (!model) return fail("logits", model.status());
+  auto memory = (*model)->new_memory();
+  if (!memory) return fail("logits", memory.status());
+  return write_chunked_logits(args, tokens, [&](std::span<const int32_t> chunk) {
+    GpuSequenceInput input{&*memory, chunk, LogitRows::all};
+    return (*model)->forward(std::span<const GpuSequenceInput>(&input, 1));
+  });
+}
+
+int run_logits(const LogitsArgs & args) {
+  if (args.chunk < 0) return fail("logits", "--chunk must be >= 0");
+  auto tokens = read_token_file(args.tokens);
+  if (!tokens) return fail("logits", tokens.status());
+  return args.device == "cuda" ? run_logits_cuda(args, *tokens) : run_logits_cpu(args, *tokens);
 }
 
 }  // namespace
@@ -80,7 +105,7 @@ void add_logits_command(CLI::App & app, CommandList & commands) {
   sub->add_option("--out", args->out, "output file: float32 little-endian [n_tokens x vocab]")->required();
   sub->add_option("--chunk", args->chunk, "feed N tokens at a time through the sequence memory (0: all)");
   sub->add_option("--threads", args->threads, "CPU threads (0: all)");
-  sub->add_option("--device", args->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--device", args->device, "cpu, or cuda (bf16 weights on GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
   commands.push_back({sub, [args] { return run_logits(*args); }});
 }
 

@@ -182,7 +182,9 @@ TEST_F(ModelGoldens, TokenIdsOutOfRangeAreErrorsAndLeaveMemoriesUntouched) {
 
 class LogitsCommand : public ModelGoldens {
 protected:
-  std::string out_path_ = ::testing::TempDir() + "m1_logits_test.f32";
+  // One file per test: ctest runs the tests of this suite in parallel processes.
+  std::string out_path_ = ::testing::TempDir() + "m1_logits_test_" +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".f32";
   m1::test::CommandResult logits(const std::string & model, const std::string & tokens, const std::string & extra = "") {
     return m1::test::run_command(std::string(M1_BINARY) + " logits --model " + model + " --tokens " + tokens +
                                  " --out " + out_path_ + " " + extra);

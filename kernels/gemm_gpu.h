@@ -1,0 +1,32 @@
+// Dense matrix products on the GPU through cuBLAS, in a form that compiles without CUDA:
+// C[m, n] = alpha * A[m, k] @ B[n, k]^T (+ beta * C), row-major, the layout of a checkpoint's
+// [out, in] weight matrices. bf16 or fp32 inputs, fp32 accumulation, bf16 or fp32 output.
+#pragma once
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "kernels/gpu_types.h"
+
+namespace m1::kernels::gpu {
+
+enum class ElementType { bf16, f32 };
+
+struct GemmArgs {
+  int m = 0, n = 0, k = 0;
+  const void * a = nullptr;        // [m, lda], the first k columns used
+  std::int64_t lda = 0;
+  const void * b = nullptr;        // [n, ldb], the first k columns used
+  std::int64_t ldb = 0;
+  ElementType ab_type = ElementType::bf16;  // A and B share a type (cuBLAS has no mixed inputs)
+  void * c = nullptr;              // [m, ldc]
+  std::int64_t ldc = 0;
+  ElementType c_type = ElementType::bf16;
+  float alpha = 1.0f;
+  float beta = 0.0f;
+};
+
+// Runs nothing (and succeeds) when m, n or k is 0. fp32 inputs compute in full fp32 (no TF32).
+Status gemm_nt(const GemmArgs & args, Stream stream);
+
+}  // namespace m1::kernels::gpu

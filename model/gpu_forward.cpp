@@ -1,0 +1,355 @@
+// GpuModel::forward: the decoder stack of M1_SPEC.md section 4 composed from the kernels/ GPU
+// operations, over all new tokens of the batch at once (bf16 activations, fp32 accumulation):
+//   a = N_in(x);  x1 = alpha_attn * a + beta_attn * Attn(a)
+//   b = N_post(x1);  x = alpha_mlp * b + beta_mlp * MoE(b)
+// then the final norm and the fp32 LM head on the rows whose logits were asked for. The residual
+// stream is carried as the normed bf16 rows (postnorm), each residual_rms_norm fusing the sum.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/activation_gpu.h"
+#include "kernels/gemm_gpu.h"
+#include "kernels/lightning_attention_gpu.h"
+#include "kernels/moe_routing_gpu.h"
+#include "kernels/norm_gpu.h"
+#include "kernels/softmax_attention_gpu.h"
+#include "kernels/tensor_ops_gpu.h"
+#include "model/gpu_model.h"
+
+namespace m1 {
+
+namespace gpu = kernels::gpu;
+using gpu::Bf16;
+
+// Device scratch, grown as batches grow and kept across forwards.
+struct GpuModel::Workspace {
+  int device = 0;
+  kernels::DeviceBuffer ints, x, a, b, attn_out, moe_out, qkv, k, v, o, oc, gate, b32, router_logits, experts,
+      route_weights, permuted, offsets, entry_rows, hidden, expert_out, decode, final32, logits;
+
+  Status ensure(kernels::DeviceBuffer & buffer, size_t n_bytes) {
+    if (buffer.size() >= n_bytes && buffer.data()) return {};
+    auto grown = kernels::DeviceBuffer::allocate(device, std::max<size_t>(n_bytes, 256));
+    if (!grown) return grown.status().with_context("gpu forward: workspace");
+    buffer = std::move(grown).value();
+    return {};
+  }
+};
+
+namespace {
+
+Bf16 * bf(const kernels::DeviceBuffer & b) { return static_cast<Bf16 *>(b.data()); }
+float * f32(const kernels::DeviceBuffer & b) { return static_cast<float *>(b.data()); }
+int32_t * i32(const kernels::DeviceBuffer & b) { return static_cast<int32_t *>(b.data()); }
+
+// The batch as the kernels see it: active sequences (those with new tokens) in batch order.
+struct BatchPlan {
+  int n_seqs = 0, n_rows = 0, max_chunk = 0, max_len = 0, max_pages = 0;
+  bool decode = false;  // every active sequence adds exactly one token
+  std::vector<int> row_begin;  // per batch entry: its first row (its tokens' rows follow)
+  std::vector<int32_t> host;  // all int arrays below, each starting at a 16-byte boundary
+  size_t tokens = 0, seq_starts = 0, slots = 0, token_seq = 0, token_pos = 0, chunk_pos = 0, seq_lens = 0,
+         block_table = 0;
+  const int32_t * dev = nullptr;  // the uploaded copy of `host`
+  const int32_t * at(size_t offset) const { return dev + offset; }
+};
+
+size_t reserve(std::vector<int32_t> & host, size_t n) {
+  const size_t offset = (host.size() + 3) / 4 * 4;
+  host.resize(offset + n, 0);
+  return offset;
+}
+
+// Everything a layer needs.
+struct Run {
+  const ModelConfig & c;
+  const GpuWeights & w;
+  GpuModel::Workspace & ws;
+  const BatchPlan & plan;
+};
+
+Status gemm(const Bf16 * a, int64_t lda, const kernels::DeviceBuffer & weight, int64_t weight_offset, Bf16 * c,
+            int64_t ldc, int m, int n, int k, float alpha = 1.0f, int64_t ldb = 0) {
+  gpu::GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = bf(weight) + weight_offset, g.ldb = ldb ? ldb : k;
+  g.c = c, g.ldc = ldc, g.alpha = alpha;
+  return gpu::gemm_nt(g, nullptr);
+}
+
+Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states, const Bf16 * a, Bf16 * out) {
+  const GpuGeometry & g = r.w.geometry;
+  const int T = r.plan.n_rows, D = r.c.hidden_size, H = g.heads, d = g.head_dim, Hd = H * d;
+  Bf16 * qkv = bf(r.ws.qkv), * o = bf(r.ws.o);
+  M1_RETURN_IF_ERROR(gemm(a, D, w.qkv, 0, qkv, H * 384, T, H * 384, D));
+  M1_RETURN_IF_ERROR(gpu::silu_inplace(qkv, int64_t(T) * H * 384, nullptr));
+  const gpu::LightningInputs in{qkv, qkv + 128, qkv + 256, int64_t(H) * 384, 384};
+  const gpu::LightningState state{states, r.plan.at(r.plan.slots)};
+  if (r.plan.decode) {
+    M1_RETURN_IF_ERROR(gpu::lightning_decode({r.plan.n_seqs, H, in, f32(w.decay), state, o, int64_t(H) * 128}, nullptr));
+  } else {
+    gpu::LightningPrefillArgs args;
+    args.n_seqs = r.plan.n_seqs, args.n_heads = H, args.seq_starts = r.plan.at(r.plan.seq_starts), args.in = in;
+    args.decay = f32(w.decay), args.state = state, args.out = o, args.out_row_stride = int64_t(H) * 128;
+    M1_RETURN_IF_ERROR(gpu::lightning_prefill(args, nullptr));
+  }
+  Bf16 * oc = o;  // [T, H*d]: the real dims of each head, packed
+  if (d != 128) {
+    oc = bf(r.ws.oc);
+    M1_RETURN_IF_ERROR(gpu::copy_2d(oc, size_t(d) * 2, o, 256, size_t(d) * 2, size_t(T) * H, nullptr));
+  }
+  Bf16 * gate = bf(r.ws.gate);
+  M1_RETURN_IF_ERROR(gemm(a, D, w.output_gate, 0, gate, Hd, T, Hd, D));
+  M1_RETURN_IF_ERROR(gpu::gated_rms_norm(
+      {T, Hd, oc, Hd, gate, Hd, bf(w.out_norm), float(r.c.lightning_norm_eps), oc, Hd}, nullptr));
+  return gemm(oc, Hd, w.out_proj, 0, out, D, T, D, Hd);
+}
+
+Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache cache, const Bf16 * a, Bf16 * out) {
+  const GpuGeometry & g = r.w.geometry;
+  const int T = r.plan.n_rows, D = r.c.hidden_size, Hs = g.softmax_heads, kv = g.kv_heads * 128;
+  Bf16 * q = bf(r.ws.qkv), * k = bf(r.ws.k), * v = bf(r.ws.v), * o = bf(r.ws.o);
+  // The kernels scale scores by 1/sqrt(128); a smaller head wants 1/sqrt(d): q takes the ratio.
+  const float q_scale = float(std::sqrt(128.0 / g.head_dim));
+  M1_RETURN_IF_ERROR(gemm(a, D, w.q_proj, 0, q, Hs * 128, T, Hs * 128, D, q_scale));
+  M1_RETURN_IF_ERROR(gemm(a, D, w.k_proj, 0, k, kv, T, kv, D));
+  M1_RETURN_IF_ERROR(gemm(a, D, w.v_proj, 0, v, kv, T, kv, D));
+  gpu::RopeAppendArgs rope;
+  rope.n_tokens = T, rope.n_heads = Hs, rope.q = q, rope.q_row_stride = Hs * 128, rope.k = k, rope.v = v;
+  rope.kv_row_stride = kv, rope.token_seq = r.plan.at(r.plan.token_seq), rope.token_pos = r.plan.at(r.plan.token_pos);
+  rope.rotary_dim = r.c.rotary_dim, rope.rope_theta = r.c.rope_theta, rope.cache = cache;
+  M1_RETURN_IF_ERROR(gpu::rope_append(rope, nullptr));
+  if (r.plan.decode) {
+    gpu::PagedDecodeArgs dec;
+    dec.n_seqs = r.plan.n_seqs, dec.n_heads = Hs, dec.q = q, dec.q_row_stride = Hs * 128;
+    dec.seq_lens = r.plan.at(r.plan.seq_lens), dec.max_seq_len = r.plan.max_len, dec.cache = cache;
+    dec.out = o, dec.out_row_stride = Hs * 128;
+    const size_t bytes = gpu::paged_decode_workspace_bytes(r.plan.n_seqs, Hs, r.plan.max_len);
+    if (bytes > 0) {
+      M1_RETURN_IF_ERROR(r.ws.ensure(r.ws.decode, bytes));
+      dec.workspace = f32(r.ws.decode);
+    }
+    M1_RETURN_IF_ERROR(gpu::paged_decode(dec, nullptr));
+  } else {
+    gpu::PagedPrefillArgs pre;
+    pre.n_seqs = r.plan.n_seqs, pre.n_heads = Hs, pre.q = q, pre.q_row_stride = Hs * 128;
+    pre.seq_starts = r.plan.at(r.plan.seq_starts), pre.chunk_pos = r.plan.at(r.plan.chunk_pos);
+    pre.max_chunk_len = r.plan.max_chunk, pre.cache = cache, pre.out = o, pre.out_row_stride = Hs * 128;
+    M1_RETURN_IF_ERROR(gpu::paged_prefill(pre, nullptr));
+  }
+  // Padded query heads produce outputs too; o_proj's zero columns drop them.
+  return gemm(o, Hs * 128, w.o_proj, 0, out, D, T, D, Hs * 128);
+}
+
+Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b, Bf16 * out) {
+  const int T = r.plan.n_rows, D = r.c.hidden_size, E = r.c.n_experts, K = r.c.n_experts_per_token, F = r.c.expert_ffn;
+  GpuModel::Workspace & ws = r.ws;
+  // Router in fp32 (M1_SPEC.md section 1): fp32 copy of b, fp32 GEMM.
+  M1_RETURN_IF_ERROR(gpu::bf16_to_f32(b, f32(ws.b32), int64_t(T) * D, nullptr));
+  gpu::GemmArgs router;
+  router.m = T, router.n = E, router.k = D, router.a = f32(ws.b32), router.lda = D, router.b = f32(w.router);
+  router.ldb = D, router.ab_type = gpu::ElementType::f32, router.c = f32(ws.router_logits), router.ldc = E;
+  router.c_type = gpu::ElementType::f32;
+  M1_RETURN_IF_ERROR(gpu::gemm_nt(router, nullptr));
+  M1_RETURN_IF_ERROR(gpu::moe_route({T, E, K, f32(ws.router_logits), i32(ws.experts), f32(ws.route_weights)}, nullptr));
+  M1_RETURN_IF_ERROR(gpu::moe_permute(
+      {T, E, K, D, i32(ws.experts), b, D, bf(ws.permuted), i32(ws.offsets), i32(ws.entry_rows)}, nullptr));
+  std::vector<int32_t> offsets(size_t(E) + 1);
+  M1_RETURN_IF_ERROR(gpu::copy_to_host(offsets.data(), ws.offsets.data(), offsets.size() * 4));
+  Bf16 * hidden = bf(ws.hidden), * expert_out = bf(ws.expert_out);
+  for (int e = 0; e < E; ++e) {
+    const int begin = offsets[size_t(e)], n = offsets[size_t(e) + 1] - begin;
+    if (n > 0)
+      M1_RETURN_IF_ERROR(gemm(bf(ws.permuted) + int64_t(begin) * D, D, w.gate_up, int64_t(e) * 2 * F * D,
+                              hidden + int64_t(begin) * 2 * F, 2 * F, n, 2 * F, D));
+  }
+  M1_RETURN_IF_ERROR(gpu::swiglu({T * K, F, hidden, 2 * F, hidden + F, 2 * F, hidden, 2 * F}, nullptr));
+  for (int e = 0; e < E; ++e) {
+    const int begin = offsets[size_t(e)], n = offsets[size_t(e) + 1] - begin;
+    if (n > 0)
+      M1_RETURN_IF_ERROR(gemm(hidden + int64_t(begin) * 2 * F, 2 * F, w.down, int64_t(e) * D * F,
+                              expert_out + int64_t(begin) * D, D, n, D, F, 1.0f, F));
+  }
+  return gpu::moe_unpermute({T, K, D, expert_out, i32(ws.entry_rows), f32(ws.route_weights), out, D}, nullptr);
+}
+
+// What the plan needs of one memory.
+struct MemoryView {
+  int slot = 0;
+  int64_t n_tokens = 0;
+  const std::vector<int32_t> * pages = nullptr;
+};
+
+// The plan of a batch whose memories already hold pages for their new tokens.
+BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const MemoryView> views) {
+  BatchPlan plan;
+  plan.row_begin.assign(batch.size(), 0);
+  std::vector<int> active;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int n = int(batch[s].tokens.size());
+    if (n == 0) continue;
+    plan.row_begin[s] = plan.n_rows;
+    active.push_back(int(s));
+    plan.n_rows += n;
+    plan.max_chunk = std::max(plan.max_chunk, n);
+    plan.max_len = std::max(plan.max_len, int(views[s].n_tokens + n));
+    plan.max_pages = std::max(plan.max_pages, int(views[s].pages->size()));
+  }
+  plan.max_pages = std::max(plan.max_pages, 1);
+  plan.n_seqs = int(active.size());
+  plan.decode = plan.max_chunk == 1;
+  const int T = plan.n_rows, S = plan.n_seqs;
+  plan.tokens = reserve(plan.host, T);
+  plan.token_seq = reserve(plan.host, T);
+  plan.token_pos = reserve(plan.host, T);
+  plan.seq_starts = reserve(plan.host, S + 1);
+  plan.slots = reserve(plan.host, S);
+  plan.chunk_pos = reserve(plan.host, S);
+  plan.seq_lens = reserve(plan.host, S);
+  plan.block_table = reserve(plan.host, size_t(S) * plan.max_pages);
+  for (int i = 0; i < S; ++i) {
+    const size_t s = size_t(active[size_t(i)]);
+    const MemoryView & m = views[s];
+    const int begin = plan.row_begin[s], n = int(batch[s].tokens.size());
+    for (int t = 0; t < n; ++t) {
+      plan.host[plan.tokens + size_t(begin + t)] = batch[s].tokens[size_t(t)];
+      plan.host[plan.token_seq + size_t(begin + t)] = i;
+      plan.host[plan.token_pos + size_t(begin + t)] = int32_t(m.n_tokens + t);
+    }
+    plan.host[plan.seq_starts + size_t(i) + 1] = begin + n;
+    plan.host[plan.slots + size_t(i)] = m.slot;
+    plan.host[plan.chunk_pos + size_t(i)] = int32_t(m.n_tokens);
+    plan.host[plan.seq_lens + size_t(i)] = int32_t(m.n_tokens + n);
+    std::copy(m.pages->begin(), m.pages->end(), plan.host.begin() + int64_t(plan.block_table + size_t(i) * plan.max_pages));
+  }
+  return plan;
+}
+
+Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const GpuGeometry & g, const BatchPlan & plan) {
+  const size_t rows = size_t(plan.n_rows), D = size_t(c.hidden_size), E = size_t(c.n_experts);
+  const size_t routed = rows * size_t(c.n_experts_per_token), F = size_t(c.expert_ffn);
+  const size_t Hs = size_t(g.softmax_heads), H = size_t(g.heads), wide = std::max(H * 384, Hs * 128);
+  const size_t kv = size_t(g.kv_heads) * 128, Hd = H * size_t(g.head_dim);
+  M1_RETURN_IF_ERROR(ws.ensure(ws.ints, plan.host.size() * 4));
+  for (auto [buffer, bytes] : std::initializer_list<std::pair<kernels::DeviceBuffer *, size_t>>{
+           {&ws.x, rows * D * 2}, {&ws.a, rows * D * 2}, {&ws.b, rows * D * 2}, {&ws.attn_out, rows * D * 2},
+           {&ws.moe_out, rows * D * 2}, {&ws.qkv, rows * wide * 2}, {&ws.k, rows * kv * 2}, {&ws.v, rows * kv * 2},
+           {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2}, {&ws.gate, rows * Hd * 2},
+           {&ws.b32, rows * D * 4}, {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4},
+           {&ws.route_weights, routed * 4}, {&ws.permuted, routed * D * 2}, {&ws.offsets, (E + 1) * 4},
+           {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * 2 * F * 2}, {&ws.expert_out, routed * D * 2}})
+    M1_RETURN_IF_ERROR(ws.ensure(*buffer, bytes));
+  return {};
+}
+
+// Where each layer's memory lives: the lightning state pool and the K/V page pools.
+struct LayerMemory {
+  float * states = nullptr;   // fp32 [lightning layers][slots][H][128][128]
+  size_t layer_floats = 0;    // floats of one lightning layer's slots
+  const std::vector<kernels::DeviceBuffer> & k_pages;
+  const std::vector<kernels::DeviceBuffer> & v_pages;
+  const std::vector<int> & index;  // layer -> index among its kind
+  int page_tokens = 0;
+};
+
+// Embedding, every layer, and the final norm: leaves the normed final rows in ws.a.
+Status run_layers(const Run & r, const LayerMemory & mem) {
+  const ModelConfig & c = r.c;
+  GpuModel::Workspace & ws = r.ws;
+  const int T = r.plan.n_rows, D = c.hidden_size;
+  const float eps = float(c.rms_norm_eps);
+  M1_RETURN_IF_ERROR(gpu::gather_rows(bf(r.w.embed), D, r.plan.at(r.plan.tokens), T, bf(ws.x), nullptr));
+  M1_RETURN_IF_ERROR(gpu::residual_rms_norm(
+      {T, D, bf(ws.x), D, nullptr, 0, 1.0f, 1.0f, bf(r.w.layers[0].input_norm), eps, bf(ws.a), D}, nullptr));
+  for (int l = 0; l < c.n_layers; ++l) {
+    const GpuLayerWeights & w = r.w.layers[size_t(l)];
+    const size_t index = size_t(mem.index[size_t(l)]);
+    const bool lightning = w.kind == LayerKind::lightning;
+    const ResidualScale & attn = lightning ? c.lightning_residual : c.softmax_residual;
+    if (lightning) {
+      M1_RETURN_IF_ERROR(lightning_layer(r, w, mem.states + index * mem.layer_floats, bf(ws.a), bf(ws.attn_out)));
+    } else {
+      const gpu::PagedKvCache cache{bf(mem.k_pages[index]), bf(mem.v_pages[index]), mem.page_tokens,
+                                    r.w.geometry.kv_heads, r.plan.at(r.plan.block_table), r.plan.max_pages};
+      M1_RETURN_IF_ERROR(softmax_layer(r, w, cache, bf(ws.a), bf(ws.attn_out)));
+    }
+    M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.a), D, bf(ws.attn_out), D, float(attn.alpha),
+                                               float(attn.beta), bf(w.post_attention_norm), eps, bf(ws.b), D},
+                                              nullptr));
+    M1_RETURN_IF_ERROR(moe_layer(r, w, bf(ws.b), bf(ws.moe_out)));
+    const bool last = l + 1 == c.n_layers;
+    const Bf16 * next_norm = last ? bf(r.w.final_norm) : bf(r.w.layers[size_t(l) + 1].input_norm);
+    M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.b), D, bf(ws.moe_out), D, float(c.mlp_residual.alpha),
+                                               float(c.mlp_residual.beta), next_norm, eps, bf(ws.a), D},
+                                              nullptr));
+  }
+  return {};
+}
+
+// The fp32 LM head over the asked-for rows only (gathered as fp32, one GEMM), into `logits`.
+Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vector<SequenceLogits> & logits) {
+  const int D = r.c.hidden_size, V = r.c.vocab_size;
+  GpuModel::Workspace & ws = r.ws;
+  int R = 0;
+  for (const SequenceLogits & out : logits) R += out.n_rows;
+  if (R == 0) return {};
+  M1_RETURN_IF_ERROR(ws.ensure(ws.final32, size_t(R) * D * 4));
+  M1_RETURN_IF_ERROR(ws.ensure(ws.logits, size_t(R) * V * 4));
+  int row = 0;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int n = logits[s].n_rows, first = r.plan.row_begin[s] + int(batch[s].tokens.size()) - n;
+    M1_RETURN_IF_ERROR(gpu::bf16_to_f32(bf(ws.a) + int64_t(first) * D, f32(ws.final32) + int64_t(row) * D,
+                                        int64_t(n) * D, nullptr));
+    row += n;
+  }
+  gpu::GemmArgs head;
+  head.m = R, head.n = V, head.k = D, head.a = f32(ws.final32), head.lda = D, head.b = f32(r.w.lm_head);
+  head.ldb = D, head.ab_type = gpu::ElementType::f32, head.c = f32(ws.logits), head.ldc = V;
+  head.c_type = gpu::ElementType::f32;
+  M1_RETURN_IF_ERROR(gpu::gemm_nt(head, nullptr));
+  std::vector<float> all(size_t(R) * V);
+  M1_RETURN_IF_ERROR(gpu::copy_to_host(all.data(), ws.logits.data(), all.size() * 4));
+  row = 0;
+  for (SequenceLogits & out : logits) {
+    out.values.assign(all.begin() + int64_t(row) * V, all.begin() + int64_t(row + out.n_rows) * V);
+    row += out.n_rows;
+  }
+  return {};
+}
+
+}  // namespace
+
+GpuModel::GpuModel(ModelConfig config, GpuWeights weights, const GpuModelOptions & options)
+    : config_(std::move(config)), weights_(std::move(weights)), options_(options), ws_(std::make_unique<Workspace>()) {
+  ws_->device = options.device;
+}
+
+GpuModel::~GpuModel() = default;
+
+Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSequenceInput> batch) {
+  M1_RETURN_IF_ERROR(validate(batch));
+  std::vector<MemoryView> views(batch.size());
+  std::vector<SequenceLogits> logits(batch.size());
+  for (size_t s = 0; s < batch.size(); ++s) {
+    GpuMemory & m = *batch[s].memory;
+    const int n = int(batch[s].tokens.size());
+    take_pages(m, m.n_tokens_ + n);  // validate checked there are enough
+    views[s] = {m.slot_, m.n_tokens_, &m.pages_};
+    logits[s].vocab = config_.vocab_size;
+    logits[s].n_rows = batch[s].logits == LogitRows::all ? n : batch[s].logits == LogitRows::last && n > 0 ? 1 : 0;
+  }
+  BatchPlan plan = make_plan(batch, views);
+  if (plan.n_rows > 0) {
+    M1_RETURN_IF_ERROR(ensure_workspace(*ws_, config_, weights_.geometry, plan));
+    M1_RETURN_IF_ERROR(gpu::copy_to_device(ws_->ints.data(), plan.host.data(), plan.host.size() * 4));
+    plan.dev = i32(ws_->ints);
+    const Run run{config_, weights_, *ws_, plan};
+    const size_t layer_floats = size_t(options_.max_sequences) * weights_.geometry.heads * 128 * 128;
+    M1_RETURN_IF_ERROR(run_layers(run, {f32(states_), layer_floats, k_pages_, v_pages_, lightning_index_, kPageTokens}));
+    M1_RETURN_IF_ERROR(lm_head(run, batch, logits));
+    M1_RETURN_IF_ERROR(gpu::synchronize(nullptr));
+  }
+  for (const GpuSequenceInput & in : batch) in.memory->n_tokens_ += int64_t(in.tokens.size());
+  return logits;
+}
+
+}  // namespace m1
