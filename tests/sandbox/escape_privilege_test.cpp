@@ -75,7 +75,7 @@ TEST(EscapePrivilege, HostnameIsPrivate) {
 // Runs `m1 sandbox run --json` as nobody; the workspace must be writable by nobody.
 nlohmann::json run_as_nobody(const std::string & workspace, const std::string & extra_flags, const std::string & script) {
   std::string command = "setpriv --reuid=" + std::to_string(m1::test::kNobody) + " --regid=" +
-                        std::to_string(m1::test::kNobody) + " --clear-groups " + m1::test::m1_binary() +
+                        std::to_string(m1::test::kNobody) + " --clear-groups " + m1::test::m1_binary_for_nobody() +
                         " sandbox run --json --workspace " + workspace + " " + extra_flags + " -- /bin/sh -c '" +
                         script + "'";
   m1::test::CommandResult result = m1::test::run_command(command);
@@ -91,7 +91,7 @@ protected:
     chmod(ws_.path().c_str(), 0777);
     // An unprivileged user may be refused user namespaces (sysctl, AppArmor): skip with the reason.
     m1::test::CommandResult probe = m1::test::run_command(
-        "setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(m1::test::m1_binary()) +
+        "setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(m1::test::m1_binary_for_nobody()) +
         " sandbox run --workspace " + ws_.path() + " -- true");
     if (probe.exit_code == 125) GTEST_SKIP() << "unprivileged sandbox unavailable here: " << probe.err;
   }

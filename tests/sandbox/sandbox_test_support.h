@@ -82,10 +82,54 @@ inline std::vector<int> host_pids_with_cmdline(const std::vector<std::string> & 
   return found;
 }
 
-inline const char * syscall_probe() { return M1_SYSCALL_PROBE; }
-inline const char * fd_probe() { return M1_FD_PROBE; }
-inline const char * euid_probe() { return M1_EUID_PROBE; }
+// Build outputs may sit where a sandboxed command cannot see them: under /tmp (private inside the
+// sandbox) or under /root (hidden when the sandbox runs as root), or where nobody cannot reach them
+// (the unprivileged tests). Programs that run inside a sandbox are therefore staged, once per test
+// process, in a world-readable folder under /var/tmp, removed again at exit.
+class StagedPrograms {
+public:
+  static StagedPrograms & instance() {
+    static StagedPrograms staged;
+    return staged;
+  }
+  // The staged copy of `built` (a hard link where the filesystem allows, else a copy), mode 0755.
+  std::string path_of(const std::string & built) {
+    std::string target = dir_ + "/" + built.substr(built.rfind('/') + 1);
+    if (access(target.c_str(), X_OK) != 0) {
+      if (link(built.c_str(), target.c_str()) != 0)
+        std::system(("cp '" + built + "' '" + target + "'").c_str());
+      chmod(target.c_str(), 0755);
+    }
+    return target;
+  }
+  ~StagedPrograms() { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+private:
+  StagedPrograms() : dir_("/var/tmp/m1-sandbox-test-" + std::to_string(getpid())) {
+    mkdir(dir_.c_str(), 0755);
+    chmod(dir_.c_str(), 0755);  // the umask must not keep nobody out
+  }
+  std::string dir_;
+};
+
+inline const char * syscall_probe() {
+  static const std::string path = StagedPrograms::instance().path_of(M1_SYSCALL_PROBE);
+  return path.c_str();
+}
+inline const char * fd_probe() {
+  static const std::string path = StagedPrograms::instance().path_of(M1_FD_PROBE);
+  return path.c_str();
+}
+inline const char * euid_probe() {
+  static const std::string path = StagedPrograms::instance().path_of(M1_EUID_PROBE);
+  return path.c_str();
+}
+// The host runs this one; only the unprivileged tests need it staged (nobody must reach it).
 inline const char * m1_binary() { return M1_BINARY; }
+inline const char * m1_binary_for_nobody() {
+  static const std::string path = StagedPrograms::instance().path_of(M1_BINARY);
+  return path.c_str();
+}
 
 // A Python script that forks sleeping children until fork fails (or 200 of them), then prints
 // how many it made and exits (the sandbox's end kills the sleepers).
