@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <fstream>
 #include <sstream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,21 @@ inline void expect_logits_match(const std::vector<float> & actual, const std::ve
         << what << ": argmax differs at position " << first_row + r;
   }
   EXPECT_LE(worst, kLogitTolerance) << what << ": worst relative error per position";
+}
+
+// Feeds `tokens` through `memory` in chunks of `chunk`, collecting every position's logits. One
+// helper for the CPU Model and the GpuModel: both take a batch of {memory, tokens, LogitRows}.
+template <typename Input, typename ModelT, typename Memory>
+std::vector<float> forward_in_chunks(ModelT & model, Memory & memory, std::span<const int32_t> tokens, size_t chunk) {
+  std::vector<float> all;
+  for (size_t start = 0; start < tokens.size(); start += chunk) {
+    Input in{&memory, tokens.subspan(start, std::min(chunk, tokens.size() - start)), decltype(in.logits)::all};
+    auto out = model.forward(std::span<const Input>(&in, 1));
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    if (!out) return {};
+    all.insert(all.end(), (*out)[0].values.begin(), (*out)[0].values.end());
+  }
+  return all;
 }
 
 }  // namespace m1::test

@@ -96,16 +96,9 @@ protected:
 
   // All positions' logits of `tokens` fed in chunks of `chunk`.
   static std::vector<float> chunked(GpuModel & model, GpuMemory & memory, std::span<const int32_t> tokens, size_t chunk) {
-    std::vector<float> all;
-    for (size_t start = 0; start < tokens.size(); start += chunk) {
-      GpuSequenceInput in{&memory, tokens.subspan(start, std::min(chunk, tokens.size() - start)), LogitRows::all};
-      auto out = model.forward(std::span<const GpuSequenceInput>(&in, 1));
-      EXPECT_TRUE(out.ok()) << out.status().message();
-      if (!out) return {};
-      all.insert(all.end(), (*out)[0].values.begin(), (*out)[0].values.end());
-    }
-    return all;
+    return m1::test::forward_in_chunks<GpuSequenceInput>(model, memory, tokens, chunk);
   }
+
 
   std::vector<m1::test::GoldenFixture> fixtures_;
 };

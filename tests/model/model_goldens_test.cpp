@@ -31,16 +31,9 @@ protected:
 
   // Feeds `tokens` through `memory` in chunks of `chunk`, collecting every position's logits.
   static std::vector<float> chunked(Model & model, SequenceMemory & memory, std::span<const int32_t> tokens, size_t chunk) {
-    std::vector<float> all;
-    for (size_t start = 0; start < tokens.size(); start += chunk) {
-      SequenceInput in{&memory, tokens.subspan(start, std::min(chunk, tokens.size() - start)), LogitRows::all};
-      auto out = model.forward(std::span<const SequenceInput>(&in, 1));
-      EXPECT_TRUE(out.ok()) << out.status().message();
-      if (!out) return {};
-      all.insert(all.end(), (*out)[0].values.begin(), (*out)[0].values.end());
-    }
-    return all;
+    return m1::test::forward_in_chunks<SequenceInput>(model, memory, tokens, chunk);
   }
+
 
   std::vector<m1::test::GoldenFixture> fixtures_;
 };
