@@ -5,6 +5,7 @@
 #include "kernels/activation_gpu.h"
 #include "kernels/gemm_gpu.h"
 #include "kernels/lightning_attention_gpu.h"
+#include "kernels/moe_gemm_gpu.h"
 #include "kernels/moe_routing_gpu.h"
 #include "kernels/norm_gpu.h"
 #include "kernels/softmax_attention_gpu.h"
@@ -29,6 +30,7 @@ Status silu_inplace(Bf16 *, std::int64_t, Stream) { return not_built("silu_inpla
 Status moe_route(const MoeRouteArgs &, Stream) { return not_built("moe_route"); }
 Status moe_permute(const MoePermuteArgs &, Stream) { return not_built("moe_permute"); }
 Status moe_unpermute(const MoeUnpermuteArgs &, Stream) { return not_built("moe_unpermute"); }
+Status moe_expert_gemm(const MoeGemmArgs &, Stream) { return not_built("moe_expert_gemm"); }
 Status rope_append(const RopeAppendArgs &, Stream) { return not_built("rope_append"); }
 Status paged_decode(const PagedDecodeArgs &, Stream) { return not_built("paged_decode"); }
 Status paged_prefill(const PagedPrefillArgs &, Stream) { return not_built("paged_prefill"); }

@@ -10,6 +10,7 @@
 #include "kernels/activation_gpu.h"
 #include "kernels/gemm_gpu.h"
 #include "kernels/lightning_attention_gpu.h"
+#include "kernels/moe_gemm_gpu.h"
 #include "kernels/moe_routing_gpu.h"
 #include "kernels/norm_gpu.h"
 #include "kernels/softmax_attention_gpu.h"
@@ -153,23 +154,17 @@ Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b, Bf16 
   M1_RETURN_IF_ERROR(gpu::moe_route({T, E, K, f32(ws.router_logits), i32(ws.experts), f32(ws.route_weights)}, nullptr));
   M1_RETURN_IF_ERROR(gpu::moe_permute(
       {T, E, K, D, i32(ws.experts), b, D, bf(ws.permuted), i32(ws.offsets), i32(ws.entry_rows)}, nullptr));
-  std::vector<int32_t> offsets(size_t(E) + 1);
-  M1_RETURN_IF_ERROR(gpu::copy_to_host(offsets.data(), ws.offsets.data(), offsets.size() * 4));
-  Bf16 * hidden = bf(ws.hidden), * expert_out = bf(ws.expert_out);
-  for (int e = 0; e < E; ++e) {
-    const int begin = offsets[size_t(e)], n = offsets[size_t(e) + 1] - begin;
-    if (n > 0)
-      M1_RETURN_IF_ERROR(gemm(bf(ws.permuted) + int64_t(begin) * D, D, w.gate_up, int64_t(e) * 2 * F * D,
-                              hidden + int64_t(begin) * 2 * F, 2 * F, n, 2 * F, D));
-  }
-  M1_RETURN_IF_ERROR(gpu::swiglu({T * K, F, hidden, 2 * F, hidden + F, 2 * F, hidden, 2 * F}, nullptr));
-  for (int e = 0; e < E; ++e) {
-    const int begin = offsets[size_t(e)], n = offsets[size_t(e) + 1] - begin;
-    if (n > 0)
-      M1_RETURN_IF_ERROR(gemm(hidden + int64_t(begin) * 2 * F, 2 * F, w.down, int64_t(e) * D * F,
-                              expert_out + int64_t(begin) * D, D, n, D, F, 1.0f, F));
-  }
-  return gpu::moe_unpermute({T, K, D, expert_out, i32(ws.entry_rows), f32(ws.route_weights), out, D}, nullptr);
+  // Both expert GEMMs read the per-expert row ranges from the device (no host sync); the first
+  // fuses w1 and w3 with SwiGLU, so `hidden` holds F columns per routed row.
+  gpu::MoeGemmArgs up;
+  up.n_rows = T * K, up.n_experts = E, up.n = F, up.k = D, up.swiglu = true, up.in = bf(ws.permuted), up.in_stride = D;
+  up.expert_offsets = i32(ws.offsets), up.weights = bf(w.gate_up), up.out = bf(ws.hidden), up.out_stride = F;
+  M1_RETURN_IF_ERROR(gpu::moe_expert_gemm(up, nullptr));
+  gpu::MoeGemmArgs down = up;
+  down.n = D, down.k = F, down.swiglu = false, down.in = bf(ws.hidden), down.in_stride = F, down.weights = bf(w.down);
+  down.out = bf(ws.expert_out), down.out_stride = D;
+  M1_RETURN_IF_ERROR(gpu::moe_expert_gemm(down, nullptr));
+  return gpu::moe_unpermute({T, K, D, bf(ws.expert_out), i32(ws.entry_rows), f32(ws.route_weights), out, D}, nullptr);
 }
 
 // What the plan needs of one memory.
@@ -236,7 +231,7 @@ Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const G
            {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2}, {&ws.gate, rows * Hd * 2},
            {&ws.b32, rows * D * 4}, {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4},
            {&ws.route_weights, routed * 4}, {&ws.permuted, routed * D * 2}, {&ws.offsets, (E + 1) * 4},
-           {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * 2 * F * 2}, {&ws.expert_out, routed * D * 2}})
+           {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * F * 2}, {&ws.expert_out, routed * D * 2}})
     M1_RETURN_IF_ERROR(ws.ensure(*buffer, bytes));
   return {};
 }

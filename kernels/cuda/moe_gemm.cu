@@ -1,0 +1,308 @@
+// Grouped expert GEMMs over device-side expert offsets (kernels/moe_gemm_gpu.h).
+//   tensor:    one block per (expert, 128-row tile, 256-weight-row tile); the block finds its tile
+//              from the offsets (warp 0 scans per-expert tile counts), so the grid is sized by an
+//              upper bound (n_rows / 128 + n_experts row tiles) and surplus blocks exit. Two
+//              warpgroups each run wgmma m64n256k16 on a 4-stage cp.async pipeline (64-wide K
+//              steps, no-swizzle core-matrix-blocked tiles as in wgmma.cuh). Within an expert the
+//              row tile varies fastest, so a weight tile stays in L2 while the expert's rows pass.
+//              With swiglu a block's 256 weight rows are 128 gate rows and the matching 128 up
+//              rows, so silu(g) * u is formed in registers and the 2n-wide product never exists.
+//   streaming: one warp per weight row (or gate/up pair) of one expert, streaming the row with
+//              16-byte loads against up to 8 of the expert's rows at a time from L1/L2; for decode
+//              batches, where a tensor tile of 128 rows would be nearly empty.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch_checks.h"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/wgmma.cuh"
+#include "kernels/moe_gemm_gpu.h"
+
+namespace m1::kernels::gpu {
+namespace {
+
+constexpr int kMaxExperts = 256;
+
+__device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
+__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+// The bf16 reference's act_fn(w1 x) * w3 x with both products already rounded to bf16.
+__device__ __forceinline__ float swiglu_value(float g, float u) {
+  return round_bf16(silu(round_bf16(g))) * round_bf16(u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core kernel.
+
+constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4, kThreads = 256;
+constexpr int kATileElems = kBM * kBK, kBTileElems = kBN * kBK, kStageElems = kATileElems + kBTileElems;
+constexpr int kSmemBytes = kStages * kStageElems * 2;
+constexpr uint32_t kTileStrideBytes = (kBK / 8) * 128;  // between 8-row groups of a [rows x 64] tile
+
+struct TensorParams {
+  MoeGemmArgs a;
+  int n_tiles;          // weight-row tiles per expert
+  int rows_per_expert;  // weight rows per expert: 2n with swiglu, else n
+};
+
+struct Tile {
+  int expert, row_begin, row_end, n_tile;  // expert < 0: no work for this block
+};
+
+// Warp 0: the tile of block `linear` (experts in order, m_tiles(e) * n_tiles blocks each, the row
+// tile fastest), published in shared memory.
+__device__ void find_tile(const TensorParams & p, int linear, Tile & out) {
+  const int lane = threadIdx.x;
+  int base = 0;
+  bool found = false;
+  for (int e0 = 0; e0 < p.a.n_experts && !found; e0 += 32) {
+    const int e = e0 + lane;
+    int begin = 0, end = 0;
+    if (e < p.a.n_experts) begin = p.a.expert_offsets[e], end = p.a.expert_offsets[e + 1];
+    const int m_tiles = (end - begin + kBM - 1) / kBM, blocks = m_tiles * p.n_tiles;
+    int incl = blocks;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int v = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += v;
+    }
+    const int before = base + incl - blocks;
+    const bool mine = blocks > 0 && linear >= before && linear < before + blocks;
+    if (mine) {
+      const int local = linear - before;
+      out = {e, begin + (local % m_tiles) * kBM, end, local / m_tiles};
+    }
+    found = __ballot_sync(0xffffffffu, mine) != 0;
+    base += __shfl_sync(0xffffffffu, incl, 31);
+  }
+  if (!found && lane == 0) out.expert = -1;
+}
+
+__device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
+
+template <bool kSwiglu>
+__global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorParams p) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  Bf16 * smem = reinterpret_cast<Bf16 *>(smem_raw);
+  __shared__ Tile tile;
+  if (threadIdx.x < 32) find_tile(p, blockIdx.x, tile);
+  __syncthreads();
+  if (tile.expert < 0) return;
+  const MoeGemmArgs & a = p.a;
+  const int tid = threadIdx.x, k = a.k;
+  // This thread copies smem chunks tid + 256 j of each tile: row 8 (tid / 64) + tid % 8 + 32 j,
+  // K chunk (tid / 8) % 8; consecutive threads fill consecutive 16 bytes of shared memory.
+  const int row0 = 8 * (tid / 64) + tid % 8, kc = ((tid / 8) % 8) * 8;
+  const Bf16 * a_src[kBM / 32];
+  const Bf16 * b_src[kBN / 32];
+  uint32_t valid = 0;
+#pragma unroll
+  for (int j = 0; j < kBM / 32; ++j) {
+    const int row = tile.row_begin + row0 + 32 * j;
+    const bool ok = row < tile.row_end;
+    a_src[j] = a.in + (ok ? int64_t(row) * a.in_stride + kc : 0);
+    valid |= uint32_t(ok) << j;
+  }
+#pragma unroll
+  for (int j = 0; j < kBN / 32; ++j) {
+    const int r = row0 + 32 * j;
+    int col = kSwiglu ? tile.n_tile * (kBN / 2) + r % (kBN / 2) : tile.n_tile * kBN + r;
+    const bool ok = col < a.n;
+    if (kSwiglu && r >= kBN / 2) col += a.n;
+    b_src[j] = a.weights + (ok ? (int64_t(tile.expert) * p.rows_per_expert + col) * k + kc : 0);
+    valid |= uint32_t(ok) << (kBM / 32 + j);
+  }
+  auto load_stage = [&](int kt, int buf) {
+    Bf16 * sa = smem + buf * kStageElems, * sb = sa + kATileElems;
+    const int kcol = kt * kBK;
+    const bool k_ok = kcol + kc < k;
+#pragma unroll
+    for (int j = 0; j < kBM / 32; ++j) {
+      const bool ok = k_ok && (valid >> j & 1u);
+      cuda::cp_async_16(sa + (tid + kThreads * j) * 8, ok ? a_src[j] + kcol : a.in, ok);
+    }
+#pragma unroll
+    for (int j = 0; j < kBN / 32; ++j) {
+      const bool ok = k_ok && (valid >> (kBM / 32 + j) & 1u);
+      cuda::cp_async_16(sb + (tid + kThreads * j) * 8, ok ? b_src[j] + kcol : a.weights, ok);
+    }
+  };
+
+  const int n_k = (k + kBK - 1) / kBK, wg = tid / 128;
+  float acc[32][4];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+#pragma unroll
+  for (int s = 0; s < kStages - 2; ++s) {
+    if (s < n_k) load_stage(s, s);
+    cuda::cp_async_commit();
+  }
+  for (int kt = 0; kt < n_k; ++kt) {
+    cuda::cp_async_wait<kStages - 3>();  // stage kt has landed (this thread's part)
+    cuda::fence_proxy_async();
+    __syncthreads();  // every part has; and every warpgroup finished the wgmma of step kt - 2
+    const Bf16 * sa = smem + (kt % kStages) * kStageElems + wg * 64 * kBK, * sb = smem + (kt % kStages) * kStageElems + kATileElems;
+    cuda::wgmma_fence_operand(acc);
+    cuda::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk)
+      cuda::wgmma_m64n256k16(acc, cuda::wgmma_descriptor(sa + kk * 128, kTileStrideBytes),
+                             cuda::wgmma_descriptor(sb + kk * 128, kTileStrideBytes), 1);
+    cuda::wgmma_commit();
+    // Buffer (kt + 2) % 4 last held step kt - 2, whose wgmma every warpgroup has finished.
+    if (kt + kStages - 2 < n_k) load_stage(kt + kStages - 2, (kt + kStages - 2) % kStages);
+    cuda::cp_async_commit();
+    wgmma_wait_one();
+    cuda::wgmma_fence_operand(acc);
+  }
+  cuda::wgmma_wait_all();
+  cuda::wgmma_fence_operand(acc);
+
+  const int warp = (tid / 32) % 4, g = (tid % 32) / 4, t = tid % 4;
+  const int r_lo = tile.row_begin + wg * 64 + 16 * warp + g, r_hi = r_lo + 8;
+  uint16_t * out = reinterpret_cast<uint16_t *>(a.out);
+  if constexpr (kSwiglu) {
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int col = tile.n_tile * (kBN / 2) + 8 * j + 2 * t;
+      if (col >= a.n) continue;
+      if (r_lo < tile.row_end)
+        *reinterpret_cast<uint32_t *>(out + int64_t(r_lo) * a.out_stride + col) = cuda::pack_bf16x2(
+            swiglu_value(acc[j][0], acc[j + 16][0]), swiglu_value(acc[j][1], acc[j + 16][1]));
+      if (r_hi < tile.row_end)
+        *reinterpret_cast<uint32_t *>(out + int64_t(r_hi) * a.out_stride + col) = cuda::pack_bf16x2(
+            swiglu_value(acc[j][2], acc[j + 16][2]), swiglu_value(acc[j][3], acc[j + 16][3]));
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int col = tile.n_tile * kBN + 8 * j + 2 * t;
+      if (col >= a.n) continue;
+      if (r_lo < tile.row_end)
+        *reinterpret_cast<uint32_t *>(out + int64_t(r_lo) * a.out_stride + col) = cuda::pack_bf16x2(acc[j][0], acc[j][1]);
+      if (r_hi < tile.row_end)
+        *reinterpret_cast<uint32_t *>(out + int64_t(r_hi) * a.out_stride + col) = cuda::pack_bf16x2(acc[j][2], acc[j][3]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming kernel.
+
+constexpr int kStreamWarps = 8, kStreamRows = 8, kStreamUnroll = 4;
+
+__device__ __forceinline__ void unpack8(const uint4 & v, float (&f)[8]) {
+  const uint32_t parts[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = cuda::bf16_bits_to_float(parts[i] & 0xffffu);
+    f[2 * i + 1] = cuda::bf16_bits_to_float(parts[i] >> 16);
+  }
+}
+
+__device__ __forceinline__ float dot8(const float (&w)[8], const uint4 & x, float acc) {
+  float f[8];
+  unpack8(x, f);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) acc = fmaf(w[i], f[i], acc);
+  return acc;
+}
+
+template <bool kSwiglu>
+__global__ void __launch_bounds__(kStreamWarps * 32) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
+  const int e = blockIdx.y, begin = a.expert_offsets[e], end = a.expert_offsets[e + 1];
+  const int lane = threadIdx.x % 32, j = blockIdx.x * kStreamWarps + threadIdx.x / 32;
+  if (begin >= end || j >= a.n) return;
+  const int k = a.k;
+  const Bf16 * w_gate = a.weights + (int64_t(e) * rows_per_expert + j) * k;
+  const Bf16 * w_up = w_gate + int64_t(a.n) * k;  // swiglu only
+  for (int r0 = begin; r0 < end; r0 += kStreamRows) {
+    const int nr = min(kStreamRows, end - r0);
+    float g[kStreamRows] = {}, u[kStreamRows] = {};
+    for (int c0 = lane * 8; c0 < k; c0 += 256 * kStreamUnroll) {
+      uint4 wg[kStreamUnroll], wu[kStreamUnroll];
+#pragma unroll
+      for (int i = 0; i < kStreamUnroll; ++i) {  // all weight loads in flight before the first use
+        const int c = c0 + 256 * i;
+        wg[i] = c < k ? __ldg(reinterpret_cast<const uint4 *>(w_gate + c)) : make_uint4(0, 0, 0, 0);
+        if (kSwiglu) wu[i] = c < k ? __ldg(reinterpret_cast<const uint4 *>(w_up + c)) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int i = 0; i < kStreamUnroll; ++i) {
+        const int c = c0 + 256 * i;
+        if (c >= k) break;
+        float fg[8], fu[8];
+        unpack8(wg[i], fg);
+        if (kSwiglu) unpack8(wu[i], fu);
+#pragma unroll
+        for (int r = 0; r < kStreamRows; ++r) {
+          if (r >= nr) break;
+          const uint4 x = *reinterpret_cast<const uint4 *>(a.in + int64_t(r0 + r) * a.in_stride + c);
+          g[r] = dot8(fg, x, g[r]);
+          if (kSwiglu) u[r] = dot8(fu, x, u[r]);
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kStreamRows; ++r) {
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+        g[r] += __shfl_xor_sync(0xffffffffu, g[r], o);
+        if (kSwiglu) u[r] += __shfl_xor_sync(0xffffffffu, u[r], o);
+      }
+    }
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < kStreamRows; ++r) {
+        if (r >= nr) break;
+        const float v = kSwiglu ? swiglu_value(g[r], u[r]) : g[r];
+        reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + r) * a.out_stride + j] = __float2bfloat16_rn(v);
+      }
+    }
+  }
+}
+
+Status check_args(const MoeGemmArgs & a) {
+  constexpr const char * kName = "moe_expert_gemm";
+  M1_RETURN_IF_ERROR(cuda::require(a.n_rows >= 0, kName, "n_rows must not be negative"));
+  M1_RETURN_IF_ERROR(cuda::require(a.n_experts > 0 && a.n_experts <= kMaxExperts, kName,
+                                   "n_experts " + std::to_string(a.n_experts) + " must be in [1, 256]"));
+  M1_RETURN_IF_ERROR(cuda::require(a.n > 0 && a.n % 8 == 0 && a.k > 0 && a.k % 8 == 0, kName,
+                                   "n " + std::to_string(a.n) + " and k " + std::to_string(a.k) +
+                                       " must be positive multiples of 8"));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "in", a.in, a.in_stride, a.k));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out", a.out, a.out_stride, a.n));
+  M1_RETURN_IF_ERROR(cuda::require(a.weights && cuda::aligned16(a.weights), kName, "weights must be set and 16-byte aligned"));
+  return cuda::require(a.expert_offsets != nullptr, kName, "expert_offsets must be set");
+}
+
+}  // namespace
+
+Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
+  M1_RETURN_IF_ERROR(check_args(a));
+  if (a.n_rows == 0) return {};
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int rows_per_expert = a.swiglu ? 2 * a.n : a.n;
+  const bool streaming = a.kernel == MoeGemmKernel::streaming ||
+                         (a.kernel == MoeGemmKernel::automatic && a.n_rows <= kMoeStreamingMaxRows);
+  if (streaming) {
+    const dim3 grid(unsigned((a.n + kStreamWarps - 1) / kStreamWarps), unsigned(a.n_experts));
+    if (a.swiglu) moe_gemm_streaming_kernel<true><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
+    else moe_gemm_streaming_kernel<false><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
+    M1_CUDA_STATUS(cudaGetLastError());
+    return {};
+  }
+  const int tile_cols = a.swiglu ? kBN / 2 : kBN;
+  const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert};
+  const int64_t blocks = (int64_t(a.n_rows + kBM - 1) / kBM + a.n_experts) * p.n_tiles;
+  M1_RETURN_IF_ERROR(cuda::require(blocks < (int64_t(1) << 31), "moe_expert_gemm", "too many rows for one launch"));
+  auto kernel = a.swiglu ? moe_gemm_tensor_kernel<true> : moe_gemm_tensor_kernel<false>;
+  M1_CUDA_STATUS(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  kernel<<<unsigned(blocks), kThreads, kSmemBytes, s>>>(p);
+  M1_CUDA_STATUS(cudaGetLastError());
+  return {};
+}
+
+}  // namespace m1::kernels::gpu
