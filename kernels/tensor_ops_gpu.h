@@ -24,6 +24,11 @@ Status copy_2d(void * dst, std::size_t dst_pitch, const void * src, std::size_t 
 
 Status fill_zero(void * device_dst, std::size_t n_bytes, Stream stream);
 
+// n values uniform in [lo, hi) from a hash of (seed, index), as fp32 (f32) or bf16: random weights
+// drawn on the device for benchmarks at sizes a checkpoint file would take minutes to write.
+Status fill_uniform(void * device_dst, std::int64_t n, bool f32, std::uint64_t seed, float lo, float hi,
+                    Stream stream);
+
 // out[i, :] = table[ids[i], :] for i < n_rows; width in elements (multiple of 8), ids on the device.
 Status gather_rows(const Bf16 * table, int width, const std::int32_t * ids, int n_rows, Bf16 * out,
                    Stream stream);

@@ -6,9 +6,13 @@
 // stream is carried as the normed bf16 rows (postnorm), each residual_rms_norm fusing the sum.
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <tuple>
+#include <utility>
 
 #include "kernels/activation_gpu.h"
 #include "kernels/gemm_gpu.h"
+#include "kernels/graph_gpu.h"
 #include "kernels/lightning_attention_gpu.h"
 #include "kernels/moe_gemm_gpu.h"
 #include "kernels/moe_routing_gpu.h"
@@ -28,11 +32,25 @@ struct GpuModel::Workspace {
   kernels::DeviceBuffer ints, x, a, b, attn_out, moe_out, qkv, k, v, o, oc, gate, b32, router_logits, experts,
       route_weights, permuted, offsets, entry_rows, hidden, expert_out, decode, final32, logits;
 
+  // Decode graphs, keyed by (sequences, context bucket, block-table width), which fix every launch's
+  // shape and the plan's layout. A graph holds the addresses of the buffers
+  // above, so any reallocation (generation) retires it.
+  struct DecodeGraph {
+    int64_t generation = -1;
+    int direct_runs = 0;  // the first step of a shape runs directly (it may allocate); the next captures
+    bool failed = false;  // capture failed once: this shape runs directly from now on
+    kernels::gpu::Graph graph;
+  };
+  int64_t generation = 0;
+  int64_t replays = 0;
+  std::map<std::tuple<int, int, int>, DecodeGraph> graphs;
+
   Status ensure(kernels::DeviceBuffer & buffer, size_t n_bytes) {
     if (buffer.size() >= n_bytes && buffer.data()) return {};
     auto grown = kernels::DeviceBuffer::allocate(device, std::max<size_t>(n_bytes, 256));
     if (!grown) return grown.status().with_context("gpu forward: workspace");
     buffer = std::move(grown).value();
+    ++generation;
     return {};
   }
 };
@@ -175,7 +193,7 @@ struct MemoryView {
 };
 
 // The plan of a batch whose memories already hold pages for their new tokens.
-BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const MemoryView> views) {
+BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const MemoryView> views, int page_tokens) {
   BatchPlan plan;
   plan.row_begin.assign(batch.size(), 0);
   std::vector<int> active;
@@ -192,6 +210,15 @@ BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const Mem
   plan.max_pages = std::max(plan.max_pages, 1);
   plan.n_seqs = int(active.size());
   plan.decode = plan.max_chunk == 1;
+  if (plan.decode) {
+    // A decode step sees its context length rounded up to a power of two (at least 256): one CUDA
+    // graph then serves every step of a bucket (the paged decode's split count follows max_len),
+    // and a step computes the same with or without graphs.
+    int bucket = 256;
+    while (bucket < plan.max_len) bucket *= 2;
+    plan.max_len = bucket;
+    plan.max_pages = std::max(plan.max_pages, (bucket + page_tokens - 1) / page_tokens);
+  }
   const int T = plan.n_rows, S = plan.n_seqs;
   plan.tokens = reserve(plan.host, T);
   plan.token_seq = reserve(plan.host, T);
@@ -280,6 +307,29 @@ Status run_layers(const Run & r, const LayerMemory & mem) {
   return {};
 }
 
+// run_layers, for decode steps through a CUDA graph per (sequences, context bucket): the first step
+// of a shape runs directly (allocating what it needs), the second captures, later ones replay. A
+// shape whose capture fails keeps running directly.
+Status run_decoder(const Run & r, const LayerMemory & mem, bool graphs) {
+  if (!graphs || !r.plan.decode) return run_layers(r, mem);
+  GpuModel::Workspace::DecodeGraph & entry = r.ws.graphs[{r.plan.n_seqs, r.plan.max_len, r.plan.max_pages}];
+  if (entry.generation != r.ws.generation) {
+    entry = {};
+    entry.generation = r.ws.generation;
+  }
+  if (!entry.graph.valid()) {
+    if (entry.failed || entry.direct_runs++ == 0) return run_layers(r, mem);
+    auto graph = kernels::gpu::Graph::capture([&] { return run_layers(r, mem); });
+    if (!graph || r.ws.generation != entry.generation) {
+      entry.failed = true;
+      return run_layers(r, mem);
+    }
+    entry.graph = std::move(graph).value();
+  }
+  ++r.ws.replays;
+  return entry.graph.launch();
+}
+
 // The fp32 LM head over the asked-for rows only (gathered as fp32, one GEMM), into `logits`.
 Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vector<SequenceLogits> & logits) {
   const int D = r.c.hidden_size, V = r.c.vocab_size;
@@ -320,6 +370,8 @@ GpuModel::GpuModel(ModelConfig config, GpuWeights weights, const GpuModelOptions
 
 GpuModel::~GpuModel() = default;
 
+int64_t GpuModel::graph_replays() const { return ws_->replays; }
+
 Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSequenceInput> batch) {
   M1_RETURN_IF_ERROR(validate(batch));
   std::vector<MemoryView> views(batch.size());
@@ -332,14 +384,15 @@ Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSeque
     logits[s].vocab = config_.vocab_size;
     logits[s].n_rows = batch[s].logits == LogitRows::all ? n : batch[s].logits == LogitRows::last && n > 0 ? 1 : 0;
   }
-  BatchPlan plan = make_plan(batch, views);
+  BatchPlan plan = make_plan(batch, views, kPageTokens);
   if (plan.n_rows > 0) {
     M1_RETURN_IF_ERROR(ensure_workspace(*ws_, config_, weights_.geometry, plan));
     M1_RETURN_IF_ERROR(gpu::copy_to_device(ws_->ints.data(), plan.host.data(), plan.host.size() * 4));
     plan.dev = i32(ws_->ints);
     const Run run{config_, weights_, *ws_, plan};
     const size_t layer_floats = size_t(options_.max_sequences) * weights_.geometry.heads * 128 * 128;
-    M1_RETURN_IF_ERROR(run_layers(run, {f32(states_), layer_floats, k_pages_, v_pages_, lightning_index_, kPageTokens}));
+    const LayerMemory memory{f32(states_), layer_floats, k_pages_, v_pages_, lightning_index_, kPageTokens};
+    M1_RETURN_IF_ERROR(run_decoder(run, memory, options_.cuda_graphs));
     M1_RETURN_IF_ERROR(lm_head(run, batch, logits));
     M1_RETURN_IF_ERROR(gpu::synchronize(nullptr));
   }

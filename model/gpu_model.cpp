@@ -64,6 +64,17 @@ Expected<std::unique_ptr<GpuModel>> GpuModel::open(const std::string & folder, c
   return model;
 }
 
+Expected<std::unique_ptr<GpuModel>> GpuModel::open_random(const ModelConfig & config, const GpuModelOptions & options,
+                                                         std::uint64_t seed) {
+  if (options.max_sequences <= 0 || options.max_cached_tokens <= 0)
+    return Status::error("gpu model: max_sequences and max_cached_tokens must be positive");
+  auto weights = random_gpu_weights(config, options.device, seed);
+  if (!weights) return weights.status();
+  std::unique_ptr<GpuModel> model(new GpuModel(config, std::move(weights).value(), options));
+  M1_RETURN_IF_ERROR(model->allocate_pools());
+  return model;
+}
+
 Status GpuModel::allocate_pools() {
   const GpuGeometry & g = weights_.geometry;
   const int n_pages = int((options_.max_cached_tokens + kPageTokens - 1) / kPageTokens) + options_.max_sequences;

@@ -25,6 +25,7 @@ struct GpuModelOptions {
   int max_sequences = 8;           // lightning state slots
   int64_t max_cached_tokens = 16384;  // softmax K/V capacity over all sequences together
   bool progress = true;            // weight-loading progress bar on stderr (large checkpoints)
+  bool cuda_graphs = true;         // decode steps replay one CUDA graph per (batch size, context bucket)
 };
 
 struct GpuMemoryPool;  // slots and pages in use (gpu_model.cpp)
@@ -61,6 +62,9 @@ public:
   static constexpr int kPageTokens = 64;
 
   static Expected<std::unique_ptr<GpuModel>> open(const std::string & folder, const GpuModelOptions & options = {});
+  // A model of `config` with random_gpu_weights(seed) (benchmarks at real sizes; no checkpoint).
+  static Expected<std::unique_ptr<GpuModel>> open_random(const ModelConfig & config, const GpuModelOptions & options,
+                                                         std::uint64_t seed);
   ~GpuModel();
 
   const ModelConfig & config() const { return config_; }
@@ -72,6 +76,10 @@ public:
   // Validates the whole batch first (memories of this model, distinct, token ids in range, K/V
   // pages available), so an error leaves every memory untouched. One forward at a time.
   Expected<std::vector<SequenceLogits>> forward(std::span<const GpuSequenceInput> batch);
+
+  // Decode steps run by replaying a captured graph so far (tests, benchmarks).
+  int64_t graph_replays() const;
+  void set_cuda_graphs(bool on) { options_.cuda_graphs = on; }
 
   struct Workspace;
 

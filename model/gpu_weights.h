@@ -64,4 +64,10 @@ struct GpuWeights {
 // the checkpoint is large enough for loading to take noticeable time.
 Expected<GpuWeights> load_gpu_weights(const Checkpoint &, const ModelConfig &, int device, bool progress);
 
+// Weights drawn on the device for benchmarks at real M1 sizes (a checkpoint file of one real layer
+// takes minutes to write): uniform with the spread of write_random_checkpoint (std 1/sqrt(fan-in),
+// routers twice that, norms 1 +- 0.2), exact lightning decays. Only for configs that need no
+// padding (head dim 128, 8 query heads per KV head), as the padded rows must be zero.
+Expected<GpuWeights> random_gpu_weights(const ModelConfig &, int device, std::uint64_t seed);
+
 }  // namespace m1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU benchmarks, run on the GPU machine by scripts/gpu_check.sh with the build folder as $1
 # (default build-gpu): kernel timings at real M1 dimensions next to the measured copy bandwidth
-# and cuBLAS GEMM peak. Prints one table; BENCHMARKS.md records the numbers.
+# and cuBLAS GEMM peak, the 1B-model forward and one real-size layer's decode step. BENCHMARKS.md
+# records the numbers.
 set -uo pipefail
 build=${1:-build-gpu}
 bench=$build/tests/bench/m1_gpu_kernels_bench
@@ -9,8 +10,8 @@ if [ ! -x "$bench" ]; then
   echo "no $bench (built without CUDA?)"
   exit 1
 fi
-# M1_GPU_BENCHES picks which run (default both): "kernels", "model".
-benches=${M1_GPU_BENCHES:-kernels model}
+# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "moe", "model", "layer".
+benches=${M1_GPU_BENCHES:-kernels model layer}
 rc=0
 if [[ " $benches " == *" kernels "* ]]; then
   "$bench" "${@:2}" || rc=1
@@ -19,8 +20,17 @@ if [[ " $benches " == *" kernels "* ]]; then
     python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
   fi
 fi
+# "moe": the ceilings and the MoE rows of the kernel bench only (grouped expert GEMMs vs dense cuBLAS).
+if [[ " $benches " == *" moe "* ]]; then
+  "$bench" --moe "${@:2}" || rc=1
+fi
 # The whole GPU forward of a ~1B-parameter random M1-shaped model (prefill and decode, batch 1).
 if [[ " $benches " == *" model "* ]] && [ -x "$build/tests/bench/m1_gpu_model_bench" ]; then
   "$build/tests/bench/m1_gpu_model_bench" --dir "${TMPDIR:-/tmp}/m1_gpu_bench_1b" || rc=1
+fi
+# One real-size decoder layer (lightning, then softmax over a 4K-token paged cache, each with its MoE):
+# decode steps at batch 1, 16, 64 in GB/s vs the copy bandwidth, without and with CUDA graphs.
+if [[ " $benches " == *" layer "* ]] && [ -x "$build/tests/bench/m1_gpu_layer_bench" ]; then
+  "$build/tests/bench/m1_gpu_layer_bench" || rc=1
 fi
 exit $rc

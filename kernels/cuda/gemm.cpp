@@ -23,7 +23,14 @@ Expected<cublasHandle_t> handle_for_current_device() {
   if (rc != CUBLAS_STATUS_SUCCESS)
     return Status::error(std::string("gemm: cublasCreate failed on device ") + std::to_string(device) + ": " +
                          cublasGetStatusString(rc));
-  handles[device] = handle;
+  // A workspace of our own, so that cuBLAS never allocates while a CUDA graph is being captured.
+  constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+  void * workspace = nullptr;
+  M1_CUDA_STATUS(cudaMalloc(&workspace, kWorkspaceBytes));
+  const cublasStatus_t set = cublasSetWorkspace(handle, workspace, kWorkspaceBytes);
+  if (set != CUBLAS_STATUS_SUCCESS)
+    return Status::error(std::string("gemm: cublasSetWorkspace failed: ") + cublasGetStatusString(set));
+  handles[device] = handle;  // handle and workspace live as long as the thread
   return handle;
 }
 
@@ -39,7 +46,8 @@ Status gemm_nt(const GemmArgs & a, Stream stream) {
                          " ldc=" + std::to_string(a.ldc) + " (or a null pointer)");
   auto handle = handle_for_current_device();
   if (!handle) return handle.status();
-  cublasSetStream(*handle, static_cast<cudaStream_t>(stream));
+  // A null stream is this thread's default stream (capturable), as for the kernels of this library.
+  cublasSetStream(*handle, stream ? static_cast<cudaStream_t>(stream) : cudaStreamPerThread);
   const cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   const cublasStatus_t rc =
       cublasGemmEx(*handle, CUBLAS_OP_T, CUBLAS_OP_N, a.n, a.m, a.k, &a.alpha, a.b, cuda_type(a.ab_type), int(a.ldb),

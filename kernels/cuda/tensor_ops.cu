@@ -1,6 +1,8 @@
 // The data-movement operations of tensor_ops_gpu.h on the CUDA runtime: copies through
-// cudaMemcpy*, and two small kernels (row gather, bf16 -> fp32).
+// cudaMemcpy*, and three small kernels (row gather, bf16 -> fp32, uniform random fill).
 #include <cuda_bf16.h>
+
+#include <algorithm>
 
 #include <string>
 
@@ -24,6 +26,23 @@ __global__ void gather_rows_kernel(const uint4 * table, int vectors_per_row, con
 __global__ void bf16_to_f32_kernel(const __nv_bfloat16 * in, float * out, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
     out[i] = __bfloat162float(in[i]);
+}
+
+__device__ std::uint32_t hash32(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return static_cast<std::uint32_t>(x);
+}
+
+__global__ void fill_uniform_kernel(void * dst, std::int64_t n, bool f32, std::uint64_t seed, float lo, float hi) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const float v = lo + (hi - lo) * (hash32(seed * 0x9e3779b97f4a7c15ull + std::uint64_t(i)) * 2.3283064e-10f);
+    if (f32) static_cast<float *>(dst)[i] = v;
+    else static_cast<__nv_bfloat16 *>(dst)[i] = __float2bfloat16(v);
+  }
 }
 
 }  // namespace
@@ -57,6 +76,15 @@ Status copy_2d(void * dst, std::size_t dst_pitch, const void * src, std::size_t 
 Status fill_zero(void * dst, std::size_t n_bytes, Stream stream) {
   if (n_bytes == 0) return {};
   M1_CUDA_STATUS(cudaMemsetAsync(dst, 0, n_bytes, as_cuda(stream)));
+  return {};
+}
+
+Status fill_uniform(void * dst, std::int64_t n, bool f32, std::uint64_t seed, float lo, float hi, Stream stream) {
+  if (n == 0) return {};
+  if (!dst || n < 0) return Status::error("fill_uniform: null destination or negative count");
+  const int blocks = int(std::min<std::int64_t>((n + 255) / 256, 8192));
+  fill_uniform_kernel<<<blocks, 256, 0, as_cuda(stream)>>>(dst, n, f32, seed, lo, hi);
+  M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }
 

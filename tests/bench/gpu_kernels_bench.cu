@@ -1,7 +1,7 @@
 // GPU kernel benchmarks at real M1 dimensions (64 heads x 128, D = 6144, 32 experts top-2), next to
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
-// would fit in L2 are rotated among several copies. Usage: m1_gpu_kernels_bench [--quick]
+// would fit in L2 are rotated among several copies. Usage: m1_gpu_kernels_bench [--quick] [--moe]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -17,7 +17,10 @@
 #include "kernels/activation_gpu.h"
 #include "kernels/cuda/check.h"
 #include "kernels/lightning_attention_gpu.h"
+#include "kernels/gemm_gpu.h"
+#include "kernels/moe_gemm_gpu.h"
 #include "kernels/moe_routing_gpu.h"
+#include "kernels/tensor_ops_gpu.h"
 #include "kernels/norm_gpu.h"
 #include "kernels/softmax_attention_gpu.h"
 
@@ -26,7 +29,7 @@ namespace {
 namespace gpu = m1::kernels::gpu;
 using gpu::Bf16;
 
-constexpr int kHeads = 64, kD = 128, kHidden = 6144, kExperts = 32, kTopK = 2;
+constexpr int kHeads = 64, kD = 128, kHidden = 6144, kExperts = 32, kTopK = 2, kExpertFfn = 9216;
 
 __device__ uint32_t hash32(uint64_t x) {
   x ^= x >> 33;
@@ -330,6 +333,138 @@ void bench_moe_routing(const Peaks & peaks, int n, int reps) {
     M1_CUDA_CHECK(cudaFree(p));
 }
 
+// The MoE layer at real M1 dimensions: n tokens routed by random fp32 logits to 32 experts of
+// 9216 (top 2). One MoE is the buffers and weights of one layer; run() does route, permute, the
+// grouped expert GEMMs (w1/w3 fused with SwiGLU, then w2) and the weighted un-permute.
+struct MoeLayer {
+  int n = 0;
+  float * logits = nullptr, * route_w = nullptr;
+  int32_t * experts = nullptr, * offsets = nullptr, * rows = nullptr;
+  Bf16 * x = nullptr, * permuted = nullptr, * hidden = nullptr, * expert_out = nullptr, * out = nullptr;
+  Bf16 * gate_up = nullptr, * down = nullptr;
+
+  MoeLayer(int n_tokens, Bf16 * gate_up_w, Bf16 * down_w) : n(n_tokens), gate_up(gate_up_w), down(down_w) {
+    const size_t entries = size_t(n) * kTopK;
+    logits = random_f32(size_t(n) * kExperts, 70 + n, -3, 3);
+    route_w = device_alloc<float>(entries);
+    experts = device_alloc<int32_t>(entries);
+    offsets = device_alloc<int32_t>(kExperts + 1);
+    rows = device_alloc<int32_t>(entries);
+    x = random_bf16(size_t(n) * kHidden, 71, -2, 2);
+    permuted = device_alloc<Bf16>(entries * kHidden);
+    hidden = device_alloc<Bf16>(entries * 2 * kExpertFfn);  // 2F wide: the unfused path needs it
+    expert_out = device_alloc<Bf16>(entries * kHidden);
+    out = device_alloc<Bf16>(size_t(n) * kHidden);
+  }
+  ~MoeLayer() {
+    for (void * p : {(void *)logits, (void *)route_w, (void *)experts, (void *)offsets, (void *)rows, (void *)x,
+                     (void *)permuted, (void *)hidden, (void *)expert_out, (void *)out})
+      M1_CUDA_CHECK(cudaFree(p));
+  }
+  void route() {
+    check(gpu::moe_route({n, kExperts, kTopK, logits, experts, route_w}, nullptr));
+    check(gpu::moe_permute({n, kExperts, kTopK, kHidden, experts, x, kHidden, permuted, offsets, rows}, nullptr));
+  }
+  void expert_gemms(gpu::MoeGemmKernel kernel) {
+    gpu::MoeGemmArgs up;
+    up.n_rows = n * kTopK, up.n_experts = kExperts, up.n = kExpertFfn, up.k = kHidden, up.swiglu = true;
+    up.in = permuted, up.in_stride = kHidden, up.expert_offsets = offsets, up.weights = gate_up, up.out = hidden;
+    up.out_stride = kExpertFfn, up.kernel = kernel;
+    check(gpu::moe_expert_gemm(up, nullptr));
+    gpu::MoeGemmArgs dn = up;
+    dn.n = kHidden, dn.k = kExpertFfn, dn.swiglu = false, dn.in = hidden, dn.in_stride = kExpertFfn, dn.weights = down;
+    dn.out = expert_out, dn.out_stride = kHidden;
+    check(gpu::moe_expert_gemm(dn, nullptr));
+  }
+  // The path before the grouped GEMMs: offsets to the host, one cuBLAS GEMM per expert, swiglu.
+  void expert_gemms_host_synced() {
+    std::vector<int32_t> off(kExperts + 1);
+    check(gpu::copy_to_host(off.data(), offsets, off.size() * 4));
+    const int F = kExpertFfn, D = kHidden;
+    for (int e = 0; e < kExperts; ++e) {
+      const int b = off[e], m = off[e + 1] - b;
+      gpu::GemmArgs g;
+      g.m = m, g.n = 2 * F, g.k = D, g.a = permuted + int64_t(b) * D, g.lda = D, g.b = gate_up + int64_t(e) * 2 * F * D;
+      g.ldb = D, g.c = hidden + int64_t(b) * 2 * F, g.ldc = 2 * F;
+      check(gpu::gemm_nt(g, nullptr));
+    }
+    check(gpu::swiglu({n * kTopK, F, hidden, 2 * F, hidden + F, 2 * F, hidden, 2 * F}, nullptr));
+    for (int e = 0; e < kExperts; ++e) {
+      const int b = off[e], m = off[e + 1] - b;
+      gpu::GemmArgs g;
+      g.m = m, g.n = D, g.k = F, g.a = hidden + int64_t(b) * 2 * F, g.lda = 2 * F, g.b = down + int64_t(e) * D * F;
+      g.ldb = F, g.c = expert_out + int64_t(b) * D, g.ldc = D;
+      check(gpu::gemm_nt(g, nullptr));
+    }
+  }
+  void unpermute() { check(gpu::moe_unpermute({n, kTopK, kHidden, expert_out, rows, route_w, out, kHidden}, nullptr)); }
+  int experts_used() {
+    std::vector<int32_t> off(kExperts + 1);
+    check(gpu::copy_to_host(off.data(), offsets, off.size() * 4));
+    int used = 0;
+    for (int e = 0; e < kExperts; ++e) used += off[e + 1] > off[e];
+    return used;
+  }
+};
+
+struct ExpertWeights {
+  Bf16 * gate_up = random_bf16(size_t(kExperts) * 2 * kExpertFfn * kHidden, 80, -0.02f, 0.02f);
+  Bf16 * down = random_bf16(size_t(kExperts) * kHidden * kExpertFfn, 81, -0.02f, 0.02f);
+  ~ExpertWeights() {
+    M1_CUDA_CHECK(cudaFree(gate_up));
+    M1_CUDA_CHECK(cudaFree(down));
+  }
+};
+
+// Prefill: the whole layer and the expert GEMMs alone in useful TFLOP/s (6 n k D F), next to cuBLAS
+// doing the same FLOPs as two dense GEMMs ([nk x D] x [D x 2F], [nk x F] x [F x D]) in this run.
+void bench_moe_prefill(const Peaks & peaks, const ExpertWeights & w, int n, int reps) {
+  MoeLayer moe(n, w.gate_up, w.down);
+  const double flops = 6.0 * n * kTopK * double(kHidden) * kExpertFfn;
+  const std::string shape = std::to_string(n / 1024) + "K tokens, 32 x 9216";
+  const int rows = n * kTopK;
+  gpu::GemmArgs d1;
+  d1.m = rows, d1.n = 2 * kExpertFfn, d1.k = kHidden, d1.a = moe.permuted, d1.lda = kHidden, d1.b = w.gate_up;
+  d1.ldb = kHidden, d1.c = moe.hidden, d1.ldc = 2 * kExpertFfn;
+  gpu::GemmArgs d2;
+  d2.m = rows, d2.n = kHidden, d2.k = kExpertFfn, d2.a = moe.hidden, d2.lda = 2 * kExpertFfn, d2.b = w.down;
+  d2.ldb = kExpertFfn, d2.c = moe.expert_out, d2.ldc = kHidden;
+  moe.route();
+  const double dense_ms = median_ms([&](int) { check(gpu::gemm_nt(d1, nullptr)); check(gpu::gemm_nt(d2, nullptr)); }, reps);
+  const double dense_tf = flops / dense_ms / 1e9;
+  print_row("dense cuBLAS, same FLOPs", shape, dense_ms, fmt("%.0f TFLOP/s", dense_tf),
+            fmt("%.0f%% of GEMM peak", 100 * dense_tf / peaks.gemm_tflops));
+  double ms = median_ms([&](int) { moe.expert_gemms(gpu::MoeGemmKernel::tensor); }, reps);
+  print_row("moe expert GEMMs (grouped)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+            fmt("%.0f%% of dense", 100 * dense_ms / ms));
+  ms = median_ms([&](int) {
+    moe.route();
+    moe.expert_gemms(gpu::MoeGemmKernel::automatic);
+    moe.unpermute();
+  }, reps);
+  print_row("moe layer (grouped)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9), fmt("%.0f%% of dense", 100 * dense_ms / ms));
+  ms = median_ms([&](int) {
+    moe.route();
+    moe.expert_gemms_host_synced();
+    moe.unpermute();
+  }, reps);
+  print_row("moe layer (per-expert cuBLAS)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+            fmt("%.0f%% of dense, host sync", 100 * dense_ms / ms));
+}
+
+// Decode batches: bytes = the weights of the experts the batch touches (each read once).
+void bench_moe_decode(const Peaks & peaks, const ExpertWeights & w, int n, int reps) {
+  MoeLayer moe(n, w.gate_up, w.down);
+  moe.route();
+  const int used = moe.experts_used();
+  const double bytes = used * 3.0 * kHidden * kExpertFfn * 2;
+  for (gpu::MoeGemmKernel kernel : {gpu::MoeGemmKernel::streaming, gpu::MoeGemmKernel::tensor}) {
+    const double ms = median_ms([&](int) { moe.expert_gemms(kernel); }, reps);
+    report_bytes(peaks, kernel == gpu::MoeGemmKernel::streaming ? "moe expert GEMMs streaming" : "moe expert GEMMs tensor",
+                 "batch " + std::to_string(n) + ", " + std::to_string(used) + " experts", ms, bytes);
+  }
+}
+
 // Softmax attention decode over a paged KV cache: batch sequences of ctx tokens, 64 q / 8 kv heads,
 // pages of 64 tokens handed out in shuffled order; the bytes are the K/V rows read.
 void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
@@ -405,16 +540,7 @@ void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
     M1_CUDA_CHECK(cudaFree(p));
 }
 
-}  // namespace
-
-int main(int argc, char ** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  cudaDeviceProp prop;
-  M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("device: %s, %d SMs, %.0f MB L2\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
-  std::printf("%-26s %-22s %10s  %-26s %s\n", "kernel", "shape", "ms", "rate", "vs floor / peak");
-  const Peaks peaks = measure_peaks(quick);
-  const int reps = quick ? 5 : 30;
+void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
   for (int slice : {64, 32}) {
     bench_lightning_prefill(peaks, 1, 4096, slice, reps);
     bench_lightning_prefill(peaks, 1, 32768, slice, reps);
@@ -436,5 +562,27 @@ int main(int argc, char ** argv) {
   bench_paged_decode(peaks, 64, 4096, reps);
   bench_norms_and_activations(peaks, 16384, reps);
   bench_moe_routing(peaks, 16384, reps);
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+  bool quick = false, moe_only = false;
+  for (int i = 1; i < argc; ++i) {
+    quick |= std::strcmp(argv[i], "--quick") == 0;
+    moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
+  }
+  cudaDeviceProp prop;
+  M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs, %.0f MB L2\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
+  std::printf("%-26s %-22s %10s  %-26s %s\n", "kernel", "shape", "ms", "rate", "vs floor / peak");
+  const Peaks peaks = measure_peaks(quick);
+  const int reps = quick ? 5 : 30;
+  if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);
+  {
+    const ExpertWeights experts;
+    for (int n : {4096, 32768}) bench_moe_prefill(peaks, experts, n, n > 4096 ? (quick ? 3 : 7) : reps);
+    for (int n : {1, 16, 64}) bench_moe_decode(peaks, experts, n, quick ? 10 : 50);
+  }
   return 0;
 }

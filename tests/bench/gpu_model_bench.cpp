@@ -2,7 +2,7 @@
 // parameters (D 2048, 8 layers = 7 lightning + 1 softmax, 16 experts of 1024, top 2, vocab
 // 32768), batch 1: prefill tokens/s and decode tokens/s, next to the decode floor (bytes each
 // token must read: active bf16 weights, the fp32 LM head and the lightning states read and
-// written, over the GPU's nominal bandwidth, given with --gbps).
+// written, over the GPU's nominal bandwidth, given with --gbps); decode without and with CUDA graphs.
 //   m1_gpu_model_bench [--dir DIR] [--prefill N] [--decode N] [--gbps 3350]
 #include <algorithm>
 #include <chrono>
@@ -74,29 +74,33 @@ int main(int argc, char ** argv) {
   std::mt19937 rng(7);
   std::vector<int32_t> tokens(size_t(prefill + decode));
   for (int32_t & t : tokens) t = int32_t(rng() % uint32_t(config.vocab_size));
-  double prefill_s = 1e9, decode_s = 1e9;
-  for (int run = 0; run < 3; ++run) {  // the first run warms up (cuBLAS heuristics, allocations)
-    auto memory = (*model)->new_memory();
-    if (!memory) return std::fprintf(stderr, "%s\n", memory.status().message().c_str()), 1;
-    m1::GpuSequenceInput in{&*memory, std::span<const int32_t>(tokens).first(size_t(prefill)), m1::LogitRows::last};
-    start = Clock::now();
-    auto out = (*model)->forward(std::span<const m1::GpuSequenceInput>(&in, 1));
-    if (!out) return std::fprintf(stderr, "%s\n", out.status().message().c_str()), 1;
-    if (run > 0) prefill_s = std::min(prefill_s, seconds_since(start));
-    start = Clock::now();
-    for (int t = 0; t < decode; ++t) {
-      m1::GpuSequenceInput step{&*memory, std::span<const int32_t>(tokens).subspan(size_t(prefill + t), 1),
-                                m1::LogitRows::last};
-      auto logits = (*model)->forward(std::span<const m1::GpuSequenceInput>(&step, 1));
-      if (!logits) return std::fprintf(stderr, "%s\n", logits.status().message().c_str()), 1;
-    }
-    if (run > 0) decode_s = std::min(decode_s, seconds_since(start));
-  }
   const double bytes = decode_bytes(config), floor_ms = bytes / (gbps * 1e9) * 1e3;
-  std::printf("prefill %d tokens, batch 1: %.1f ms, %.0f tokens/s\n", prefill, prefill_s * 1e3, prefill / prefill_s);
-  std::printf("decode %d steps, batch 1: %.3f ms/token, %.0f tokens/s; floor %.1f MB/token at %.0f GB/s = %.3f "
-              "ms/token (%.0f%% of floor)\n",
-              decode, decode_s / decode * 1e3, decode / decode_s, bytes / 1e6, gbps, floor_ms,
-              100.0 * floor_ms / (decode_s / decode * 1e3));
+  for (bool graphs : {false, true}) {  // decode steps launched one by one, then replayed from CUDA graphs
+    (*model)->set_cuda_graphs(graphs);
+    double prefill_s = 1e9, decode_s = 1e9;
+    for (int run = 0; run < 3; ++run) {  // the first run warms up (cuBLAS heuristics, allocations, capture)
+      auto memory = (*model)->new_memory();
+      if (!memory) return std::fprintf(stderr, "%s\n", memory.status().message().c_str()), 1;
+      m1::GpuSequenceInput in{&*memory, std::span<const int32_t>(tokens).first(size_t(prefill)), m1::LogitRows::last};
+      start = Clock::now();
+      auto out = (*model)->forward(std::span<const m1::GpuSequenceInput>(&in, 1));
+      if (!out) return std::fprintf(stderr, "%s\n", out.status().message().c_str()), 1;
+      if (run > 0) prefill_s = std::min(prefill_s, seconds_since(start));
+      start = Clock::now();
+      for (int t = 0; t < decode; ++t) {
+        m1::GpuSequenceInput step{&*memory, std::span<const int32_t>(tokens).subspan(size_t(prefill + t), 1),
+                                  m1::LogitRows::last};
+        auto logits = (*model)->forward(std::span<const m1::GpuSequenceInput>(&step, 1));
+        if (!logits) return std::fprintf(stderr, "%s\n", logits.status().message().c_str()), 1;
+      }
+      if (run > 0) decode_s = std::min(decode_s, seconds_since(start));
+    }
+    if (!graphs)
+      std::printf("prefill %d tokens, batch 1: %.1f ms, %.0f tokens/s\n", prefill, prefill_s * 1e3, prefill / prefill_s);
+    std::printf("decode %d steps, batch 1, CUDA graphs %s: %.3f ms/token, %.0f tokens/s; floor %.1f MB/token at %.0f "
+                "GB/s = %.3f ms/token (%.0f%% of floor)\n",
+                decode, graphs ? "on" : "off", decode_s / decode * 1e3, decode / decode_s, bytes / 1e6, gbps, floor_ms,
+                100.0 * floor_ms / (decode_s / decode * 1e3));
+  }
   return 0;
 }

@@ -79,9 +79,11 @@ protected:
     ASSERT_EQ(fixtures_.size(), 4u);
   }
 
-  static std::unique_ptr<GpuModel> open(const m1::test::GoldenFixture & fx, int max_sequences = 4) {
+  static std::unique_ptr<GpuModel> open(const m1::test::GoldenFixture & fx, int max_sequences = 4,
+                                        bool cuda_graphs = true) {
     m1::GpuModelOptions options;
     options.max_sequences = max_sequences;
+    options.cuda_graphs = cuda_graphs;
     options.max_cached_tokens = 4096;
     auto model = GpuModel::open(fx.folder, options);
     EXPECT_TRUE(model.ok()) << model.status().message();
@@ -184,6 +186,35 @@ TEST_F(GpuModelGoldens, BatchedSequencesAtDifferentStagesMatchGoldens) {
     EXPECT_EQ(idle.n_tokens(), 0);
   }
   all.expect_bounds("gpu batched vs goldens");
+}
+
+// Decode steps replayed from CUDA graphs compute exactly what the same steps launched one by one
+// do (same kernels, same order): two sequences of unequal lengths (the same tokens, 5 apart) decode
+// together through the direct first step, the capture and the replays, and on the 530-token
+// fixture across the context buckets at 256 and 512 tokens, where new graphs are captured.
+TEST_F(GpuModelGoldens, DecodeGraphsGiveBitIdenticalLogits) {
+  for (const auto & fx : fixtures_) {
+    auto graphs = open(fx, 4, true), direct = open(fx, 4, false);
+    ASSERT_TRUE(graphs && direct);
+    const std::vector<int32_t> & tokens = fx.sequences[0].tokens;
+    const size_t n = tokens.size(), start = std::min<size_t>(n / 2, 240), lag = 5;
+    GpuMemory ga = memory(*graphs), gb = memory(*graphs), da = memory(*direct), db = memory(*direct);
+    auto step = [&](GpuModel & model, GpuMemory & ma, GpuMemory & mb, size_t t, size_t len) {
+      const size_t tb = t == 0 ? 0 : t - lag, len_b = t == 0 ? start - lag : 1;
+      std::vector<GpuSequenceInput> batch = {{&ma, std::span<const int32_t>(tokens).subspan(t, len), LogitRows::last},
+                                             {&mb, std::span<const int32_t>(tokens).subspan(tb, len_b), LogitRows::last}};
+      return model.forward(batch);
+    };
+    for (size_t t = 0; t < n; t = t == 0 ? start : t + 1) {
+      const size_t len = t == 0 ? start : 1;
+      auto got = step(*graphs, ga, gb, t, len), want = step(*direct, da, db, t, len);
+      ASSERT_TRUE(got.ok() && want.ok()) << fx.name;
+      for (size_t s = 0; s < 2; ++s)
+        ASSERT_EQ((*got)[s].values, (*want)[s].values) << fx.name << " position " << t << " sequence " << s;
+    }
+    EXPECT_GT(graphs->graph_replays(), int64_t(n - start) / 2) << fx.name;
+    EXPECT_EQ(direct->graph_replays(), 0) << fx.name;
+  }
 }
 
 // The CPU model (fp32, itself within 1e-4 of the goldens) on the same input.
