@@ -116,7 +116,7 @@ int main(int argc, char ** argv) {
         (*model)->set_cuda_graphs(graphs == 1);
         std::vector<double> times;
         for (int i = 0; i < warmup + steps; ++i) {
-          std::vector<int32_t> tokens(size_t(batch_size));
+          std::vector<int32_t> tokens(static_cast<size_t>(batch_size), 0);
           std::vector<m1::GpuSequenceInput> batch;
           for (int s = 0; s < batch_size; ++s) {
             tokens[size_t(s)] = int32_t(rng() % uint32_t(config.vocab_size));
