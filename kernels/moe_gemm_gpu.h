@@ -18,7 +18,8 @@ namespace m1::kernels::gpu {
 
 enum class MoeGemmKernel {
   automatic,  // streaming when n_rows <= kMoeStreamingMaxRows, else tensor cores
-  tensor,     // wgmma tiles (sm_90a)
+  tensor,     // wgmma tiles (sm_90a), 128-byte swizzled shared-memory tiles
+  tensor_interleaved,  // the same without swizzle (core-matrix-blocked tiles), for comparison
   streaming,  // one warp per weight row, CUDA cores
 };
 

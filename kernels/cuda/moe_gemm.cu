@@ -38,7 +38,7 @@ __device__ __forceinline__ float swiglu_value(float g, float u) {
 
 constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4, kThreads = 256;
 constexpr int kATileElems = kBM * kBK, kBTileElems = kBN * kBK, kStageElems = kATileElems + kBTileElems;
-constexpr int kSmemBytes = kStages * kStageElems * 2;
+constexpr int kSmemBytes = kStages * kStageElems * 2 + 1024;  // + alignment slack
 constexpr uint32_t kTileStrideBytes = (kBK / 8) * 128;  // between 8-row groups of a [rows x 64] tile
 
 struct TensorParams {
@@ -82,19 +82,25 @@ __device__ void find_tile(const TensorParams & p, int linear, Tile & out) {
 
 __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
-template <bool kSwiglu>
+template <bool kSwiglu, bool kSwizzle>
 __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorParams p) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  Bf16 * smem = reinterpret_cast<Bf16 *>(smem_raw);
+  // The 128-byte swizzle needs 1024-byte aligned tiles: round the dynamic base up.
+  const uint32_t misalign = cuda::smem_address(smem_raw) & 1023u;
+  Bf16 * smem = reinterpret_cast<Bf16 *>(smem_raw + (misalign ? 1024 - misalign : 0));
   __shared__ Tile tile;
   if (threadIdx.x < 32) find_tile(p, blockIdx.x, tile);
   __syncthreads();
   if (tile.expert < 0) return;
   const MoeGemmArgs & a = p.a;
   const int tid = threadIdx.x, k = a.k;
-  // This thread copies smem chunks tid + 256 j of each tile: row 8 (tid / 64) + tid % 8 + 32 j,
-  // K chunk (tid / 8) % 8; consecutive threads fill consecutive 16 bytes of shared memory.
-  const int row0 = 8 * (tid / 64) + tid % 8, kc = ((tid / 8) % 8) * 8;
+  // This thread copies smem chunks tid + 256 j of each tile; consecutive threads fill consecutive
+  // 16 bytes of shared memory. Swizzled: row tid / 8 + 32 j, K chunk tid % 8, stored at chunk
+  // (tid % 8) ^ (row % 8). Interleaved (core-matrix-blocked): row 8 (tid / 64) + tid % 8 + 32 j,
+  // K chunk (tid / 8) % 8.
+  const int row0 = kSwizzle ? tid / 8 : 8 * (tid / 64) + tid % 8;
+  const int kc = (kSwizzle ? tid % 8 : (tid / 8) % 8) * 8;
+  const int dst0 = kSwizzle ? row0 * kBK + ((tid % 8) ^ (row0 % 8)) * 8 : tid * 8;  // + 32 j rows
   const Bf16 * a_src[kBM / 32];
   const Bf16 * b_src[kBN / 32];
   uint32_t valid = 0;
@@ -121,13 +127,19 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
 #pragma unroll
     for (int j = 0; j < kBM / 32; ++j) {
       const bool ok = k_ok && (valid >> j & 1u);
-      cuda::cp_async_16(sa + (tid + kThreads * j) * 8, ok ? a_src[j] + kcol : a.in, ok);
+      cuda::cp_async_16(sa + dst0 + 32 * kBK * j, ok ? a_src[j] + kcol : a.in, ok);
     }
 #pragma unroll
     for (int j = 0; j < kBN / 32; ++j) {
       const bool ok = k_ok && (valid >> (kBM / 32 + j) & 1u);
-      cuda::cp_async_16(sb + (tid + kThreads * j) * 8, ok ? b_src[j] + kcol : a.weights, ok);
+      cuda::cp_async_16(sb + dst0 + 32 * kBK * j, ok ? b_src[j] + kcol : a.weights, ok);
     }
+  };
+  // Descriptors of the K step kk (16 columns): interleaved, two core matrices (128 elements) on;
+  // swizzled, 16 elements (32 bytes) on inside the 128-byte rows.
+  auto descriptor = [](const Bf16 * tile_base, int kk) {
+    return kSwizzle ? cuda::wgmma_descriptor_sw128(tile_base + kk * 16)
+                    : cuda::wgmma_descriptor(tile_base + kk * 128, kTileStrideBytes);
   };
 
   const int n_k = (k + kBK - 1) / kBK, wg = tid / 128;
@@ -148,8 +160,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
     cuda::wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk)
-      cuda::wgmma_m64n256k16(acc, cuda::wgmma_descriptor(sa + kk * 128, kTileStrideBytes),
-                             cuda::wgmma_descriptor(sb + kk * 128, kTileStrideBytes), 1);
+      cuda::wgmma_m64n256k16(acc, descriptor(sa, kk), descriptor(sb, kk), 1);
     cuda::wgmma_commit();
     // Buffer (kt + 2) % 4 last held step kt - 2, whose wgmma every warpgroup has finished.
     if (kt + kStages - 2 < n_k) load_stage(kt + kStages - 2, (kt + kStages - 2) % kStages);
@@ -202,6 +213,15 @@ __device__ __forceinline__ void unpack8(const uint4 & v, float (&f)[8]) {
   }
 }
 
+// A weight chunk read once: not kept in L1, which holds the few activation rows every warp rereads.
+__device__ __forceinline__ uint4 load_streaming(const Bf16 * p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
 __device__ __forceinline__ float dot8(const float (&w)[8], const uint4 & x, float acc) {
   float f[8];
   unpack8(x, f);
@@ -210,24 +230,48 @@ __device__ __forceinline__ float dot8(const float (&w)[8], const uint4 & x, floa
   return acc;
 }
 
+// The index of the which-th expert (counting from 0) that has rows, or -1.
+__device__ int nth_used_expert(const int32_t * offsets, int n_experts, int which) {
+  const int lane = threadIdx.x % 32;
+  int seen = 0;
+  for (int e0 = 0; e0 < n_experts; e0 += 32) {
+    const int e = e0 + lane;
+    const unsigned used = __ballot_sync(0xffffffffu, e < n_experts && offsets[e + 1] > offsets[e]);
+    const int count = __popc(used);
+    if (which < seen + count) return e0 + int(__fns(used, 0, which - seen + 1));
+    seen += count;
+  }
+  return -1;
+}
+
+// Block y works on the y-th expert that has rows (the grid has min(n_experts, n_rows) rows of
+// blocks, so a decode step launches no blocks for the experts nobody chose).
 template <bool kSwiglu>
 __global__ void __launch_bounds__(kStreamWarps * 32) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
-  const int e = blockIdx.y, begin = a.expert_offsets[e], end = a.expert_offsets[e + 1];
+  __shared__ int expert;
+  if (threadIdx.x < 32) {
+    const int e = nth_used_expert(a.expert_offsets, a.n_experts, blockIdx.y);
+    if (threadIdx.x == 0) expert = e;
+  }
+  __syncthreads();
+  const int e = expert;
+  if (e < 0) return;
+  const int begin = a.expert_offsets[e], end = a.expert_offsets[e + 1];
   const int lane = threadIdx.x % 32, j = blockIdx.x * kStreamWarps + threadIdx.x / 32;
-  if (begin >= end || j >= a.n) return;
+  if (j >= a.n) return;
   const int k = a.k;
   const Bf16 * w_gate = a.weights + (int64_t(e) * rows_per_expert + j) * k;
   const Bf16 * w_up = w_gate + int64_t(a.n) * k;  // swiglu only
   for (int r0 = begin; r0 < end; r0 += kStreamRows) {
     const int nr = min(kStreamRows, end - r0);
-    float g[kStreamRows] = {}, u[kStreamRows] = {};
+    float g[kStreamRows] = {}, u[kSwiglu ? kStreamRows : 1] = {};
     for (int c0 = lane * 8; c0 < k; c0 += 256 * kStreamUnroll) {
-      uint4 wg[kStreamUnroll], wu[kStreamUnroll];
+      uint4 wg[kStreamUnroll], wu[kSwiglu ? kStreamUnroll : 1];
 #pragma unroll
       for (int i = 0; i < kStreamUnroll; ++i) {  // all weight loads in flight before the first use
         const int c = c0 + 256 * i;
-        wg[i] = c < k ? __ldg(reinterpret_cast<const uint4 *>(w_gate + c)) : make_uint4(0, 0, 0, 0);
-        if (kSwiglu) wu[i] = c < k ? __ldg(reinterpret_cast<const uint4 *>(w_up + c)) : make_uint4(0, 0, 0, 0);
+        wg[i] = c < k ? load_streaming(w_gate + c) : make_uint4(0, 0, 0, 0);
+        if constexpr (kSwiglu) wu[i] = c < k ? load_streaming(w_up + c) : make_uint4(0, 0, 0, 0);
       }
 #pragma unroll
       for (int i = 0; i < kStreamUnroll; ++i) {
@@ -235,13 +279,13 @@ __global__ void __launch_bounds__(kStreamWarps * 32) moe_gemm_streaming_kernel(M
         if (c >= k) break;
         float fg[8], fu[8];
         unpack8(wg[i], fg);
-        if (kSwiglu) unpack8(wu[i], fu);
+        if constexpr (kSwiglu) unpack8(wu[i], fu);
 #pragma unroll
         for (int r = 0; r < kStreamRows; ++r) {
           if (r >= nr) break;
           const uint4 x = *reinterpret_cast<const uint4 *>(a.in + int64_t(r0 + r) * a.in_stride + c);
           g[r] = dot8(fg, x, g[r]);
-          if (kSwiglu) u[r] = dot8(fu, x, u[r]);
+          if constexpr (kSwiglu) u[r] = dot8(fu, x, u[r]);
         }
       }
     }
@@ -250,14 +294,15 @@ __global__ void __launch_bounds__(kStreamWarps * 32) moe_gemm_streaming_kernel(M
 #pragma unroll
       for (int o = 16; o > 0; o >>= 1) {
         g[r] += __shfl_xor_sync(0xffffffffu, g[r], o);
-        if (kSwiglu) u[r] += __shfl_xor_sync(0xffffffffu, u[r], o);
+        if constexpr (kSwiglu) u[r] += __shfl_xor_sync(0xffffffffu, u[r], o);
       }
     }
     if (lane == 0) {
 #pragma unroll
       for (int r = 0; r < kStreamRows; ++r) {
         if (r >= nr) break;
-        const float v = kSwiglu ? swiglu_value(g[r], u[r]) : g[r];
+        float v = g[r];
+        if constexpr (kSwiglu) v = swiglu_value(g[r], u[r]);
         reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + r) * a.out_stride + j] = __float2bfloat16_rn(v);
       }
     }
@@ -288,7 +333,7 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
   const bool streaming = a.kernel == MoeGemmKernel::streaming ||
                          (a.kernel == MoeGemmKernel::automatic && a.n_rows <= kMoeStreamingMaxRows);
   if (streaming) {
-    const dim3 grid(unsigned((a.n + kStreamWarps - 1) / kStreamWarps), unsigned(a.n_experts));
+    const dim3 grid(unsigned((a.n + kStreamWarps - 1) / kStreamWarps), unsigned(std::min(a.n_experts, a.n_rows)));
     if (a.swiglu) moe_gemm_streaming_kernel<true><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
     else moe_gemm_streaming_kernel<false><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
     M1_CUDA_STATUS(cudaGetLastError());
@@ -298,7 +343,9 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
   const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert};
   const int64_t blocks = (int64_t(a.n_rows + kBM - 1) / kBM + a.n_experts) * p.n_tiles;
   M1_RETURN_IF_ERROR(cuda::require(blocks < (int64_t(1) << 31), "moe_expert_gemm", "too many rows for one launch"));
-  auto kernel = a.swiglu ? moe_gemm_tensor_kernel<true> : moe_gemm_tensor_kernel<false>;
+  const bool swizzle = a.kernel != MoeGemmKernel::tensor_interleaved;
+  auto kernel = a.swiglu ? (swizzle ? moe_gemm_tensor_kernel<true, true> : moe_gemm_tensor_kernel<true, false>)
+                         : (swizzle ? moe_gemm_tensor_kernel<false, true> : moe_gemm_tensor_kernel<false, false>);
   M1_CUDA_STATUS(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   kernel<<<unsigned(blocks), kThreads, kSmemBytes, s>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());

@@ -71,6 +71,15 @@ __device__ __forceinline__ uint64_t wgmma_descriptor(const void * tile, uint32_t
   return ((address >> 4) & 0x3fff) | ((kLeadingBytes >> 4) << 16) | (uint64_t(stride_bytes >> 4) << 32);
 }
 
+// The descriptor of a K-major tile with the 128-byte swizzle: rows of 64 bf16 (128 bytes) stored
+// contiguously, 16-byte chunk c of row r at chunk position c ^ (r % 8), the tile 1024-byte aligned
+// (the swizzle follows address bits 7-9). 8-row groups lie 1024 bytes apart; the leading offset is
+// unused for swizzled K-major tiles. A K step of 16 inside the row adds 32 bytes to the address.
+__device__ __forceinline__ uint64_t wgmma_descriptor_sw128(const void * tile) {
+  const uint64_t address = smem_address(tile);
+  return ((address >> 4) & 0x3fff) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
 __device__ __forceinline__ void wgmma_fence_operand(float (&d)[32][4]) {
 #pragma unroll
   for (int i = 0; i < 32; ++i)
