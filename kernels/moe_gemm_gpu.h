@@ -18,12 +18,12 @@ namespace m1::kernels::gpu {
 
 enum class MoeGemmKernel {
   automatic,  // streaming when n_rows <= kMoeStreamingMaxRows, else tensor cores
-  tensor,     // wgmma tiles (sm_90a), 128-byte swizzled shared-memory tiles
-  tensor_interleaved,  // the same without swizzle (core-matrix-blocked tiles), for comparison
+  tensor,          // wgmma tiles (sm_90a), 3 stages loaded ahead
+  tensor_shallow,  // the same with 2 stages ahead and one barrier per K step, for comparison
   streaming,  // one warp per weight row, CUDA cores
 };
 
-inline constexpr int kMoeStreamingMaxRows = 128;
+inline constexpr int kMoeStreamingMaxRows = 64;
 
 struct MoeGemmArgs {
   int n_rows = 0;                          // rows of `in` (n_tokens * top_k, all experts together)

@@ -3,7 +3,8 @@
 //              from the offsets (warp 0 scans per-expert tile counts), so the grid is sized by an
 //              upper bound (n_rows / 128 + n_experts row tiles) and surplus blocks exit. Two
 //              warpgroups each run wgmma m64n256k16 on a 4-stage cp.async pipeline (64-wide K
-//              steps, no-swizzle core-matrix-blocked tiles as in wgmma.cuh). Within an expert the
+//              steps, tiles in the 128-byte swizzle; the unswizzled core-matrix layout measured 3x
+//              slower on the H100, from shared-memory bank conflicts). Within an expert the
 //              row tile varies fastest, so a weight tile stays in L2 while the expert's rows pass.
 //              With swiglu a block's 256 weight rows are 128 gate rows and the matching 128 up
 //              rows, so silu(g) * u is formed in registers and the 2n-wide product never exists.
@@ -39,7 +40,6 @@ __device__ __forceinline__ float swiglu_value(float g, float u) {
 constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4, kThreads = 256;
 constexpr int kATileElems = kBM * kBK, kBTileElems = kBN * kBK, kStageElems = kATileElems + kBTileElems;
 constexpr int kSmemBytes = kStages * kStageElems * 2 + 1024;  // + alignment slack
-constexpr uint32_t kTileStrideBytes = (kBK / 8) * 128;  // between 8-row groups of a [rows x 64] tile
 
 struct TensorParams {
   MoeGemmArgs a;
@@ -82,7 +82,7 @@ __device__ void find_tile(const TensorParams & p, int linear, Tile & out) {
 
 __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
-template <bool kSwiglu, bool kSwizzle>
+template <bool kSwiglu, bool kDeep>
 __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorParams p) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   // The 128-byte swizzle needs 1024-byte aligned tiles: round the dynamic base up.
@@ -94,13 +94,10 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
   if (tile.expert < 0) return;
   const MoeGemmArgs & a = p.a;
   const int tid = threadIdx.x, k = a.k;
-  // This thread copies smem chunks tid + 256 j of each tile; consecutive threads fill consecutive
-  // 16 bytes of shared memory. Swizzled: row tid / 8 + 32 j, K chunk tid % 8, stored at chunk
-  // (tid % 8) ^ (row % 8). Interleaved (core-matrix-blocked): row 8 (tid / 64) + tid % 8 + 32 j,
-  // K chunk (tid / 8) % 8.
-  const int row0 = kSwizzle ? tid / 8 : 8 * (tid / 64) + tid % 8;
-  const int kc = (kSwizzle ? tid % 8 : (tid / 8) % 8) * 8;
-  const int dst0 = kSwizzle ? row0 * kBK + ((tid % 8) ^ (row0 % 8)) * 8 : tid * 8;  // + 32 j rows
+  // This thread copies smem chunks tid + 256 j of each tile (consecutive threads fill consecutive
+  // 16 bytes): row tid / 8 + 32 j, K chunk tid % 8, stored at chunk (tid % 8) ^ (row % 8).
+  const int row0 = tid / 8, kc = (tid % 8) * 8;
+  const int dst0 = row0 * kBK + ((tid % 8) ^ (row0 % 8)) * 8;  // + 32 j rows
   const Bf16 * a_src[kBM / 32];
   const Bf16 * b_src[kBN / 32];
   uint32_t valid = 0;
@@ -135,26 +132,26 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
       cuda::cp_async_16(sb + dst0 + 32 * kBK * j, ok ? b_src[j] + kcol : a.weights, ok);
     }
   };
-  // Descriptors of the K step kk (16 columns): interleaved, two core matrices (128 elements) on;
-  // swizzled, 16 elements (32 bytes) on inside the 128-byte rows.
-  auto descriptor = [](const Bf16 * tile_base, int kk) {
-    return kSwizzle ? cuda::wgmma_descriptor_sw128(tile_base + kk * 16)
-                    : cuda::wgmma_descriptor(tile_base + kk * 128, kTileStrideBytes);
-  };
+  // The descriptor of K step kk (16 columns, 32 bytes on inside the swizzled 128-byte rows).
+  auto descriptor = [](const Bf16 * tile_base, int kk) { return cuda::wgmma_descriptor_sw128(tile_base + kk * 16); };
 
   const int n_k = (k + kBK - 1) / kBK, wg = tid / 128;
   float acc[32][4];
 #pragma unroll
   for (int i = 0; i < 32; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+  // Stages loaded ahead of the one being multiplied. Deep: 3, which needs a second barrier per step
+  // (a buffer is refilled right after the wgmma that last read it); shallow: 2, whose refill target
+  // was last read two steps back.
+  constexpr int kAhead = kDeep ? kStages - 1 : kStages - 2;
 #pragma unroll
-  for (int s = 0; s < kStages - 2; ++s) {
+  for (int s = 0; s < kAhead; ++s) {
     if (s < n_k) load_stage(s, s);
     cuda::cp_async_commit();
   }
   for (int kt = 0; kt < n_k; ++kt) {
-    cuda::cp_async_wait<kStages - 3>();  // stage kt has landed (this thread's part)
+    cuda::cp_async_wait<kAhead - 1>();  // stage kt has landed (this thread's part)
     cuda::fence_proxy_async();
-    __syncthreads();  // every part has; and every warpgroup finished the wgmma of step kt - 2
+    __syncthreads();  // every part has (shallow: and every warpgroup finished the wgmma of step kt - 2)
     const Bf16 * sa = smem + (kt % kStages) * kStageElems + wg * 64 * kBK, * sb = smem + (kt % kStages) * kStageElems + kATileElems;
     cuda::wgmma_fence_operand(acc);
     cuda::wgmma_fence();
@@ -162,11 +159,17 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
     for (int kk = 0; kk < kBK / 16; ++kk)
       cuda::wgmma_m64n256k16(acc, descriptor(sa, kk), descriptor(sb, kk), 1);
     cuda::wgmma_commit();
-    // Buffer (kt + 2) % 4 last held step kt - 2, whose wgmma every warpgroup has finished.
-    if (kt + kStages - 2 < n_k) load_stage(kt + kStages - 2, (kt + kStages - 2) % kStages);
+    if constexpr (kDeep) {
+      wgmma_wait_one();  // step kt - 1 done here; the barrier makes it done in both warpgroups
+      cuda::wgmma_fence_operand(acc);
+      __syncthreads();
+    }
+    if (kt + kAhead < n_k) load_stage(kt + kAhead, (kt + kAhead) % kStages);
     cuda::cp_async_commit();
-    wgmma_wait_one();
-    cuda::wgmma_fence_operand(acc);
+    if constexpr (!kDeep) {
+      wgmma_wait_one();
+      cuda::wgmma_fence_operand(acc);
+    }
   }
   cuda::wgmma_wait_all();
   cuda::wgmma_fence_operand(acc);
@@ -247,7 +250,7 @@ __device__ int nth_used_expert(const int32_t * offsets, int n_experts, int which
 // Block y works on the y-th expert that has rows (the grid has min(n_experts, n_rows) rows of
 // blocks, so a decode step launches no blocks for the experts nobody chose).
 template <bool kSwiglu>
-__global__ void __launch_bounds__(kStreamWarps * 32) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
+__global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
   __shared__ int expert;
   if (threadIdx.x < 32) {
     const int e = nth_used_expert(a.expert_offsets, a.n_experts, blockIdx.y);
@@ -343,9 +346,9 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
   const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert};
   const int64_t blocks = (int64_t(a.n_rows + kBM - 1) / kBM + a.n_experts) * p.n_tiles;
   M1_RETURN_IF_ERROR(cuda::require(blocks < (int64_t(1) << 31), "moe_expert_gemm", "too many rows for one launch"));
-  const bool swizzle = a.kernel != MoeGemmKernel::tensor_interleaved;
-  auto kernel = a.swiglu ? (swizzle ? moe_gemm_tensor_kernel<true, true> : moe_gemm_tensor_kernel<true, false>)
-                         : (swizzle ? moe_gemm_tensor_kernel<false, true> : moe_gemm_tensor_kernel<false, false>);
+  const bool deep = a.kernel != MoeGemmKernel::tensor_shallow;
+  auto kernel = a.swiglu ? (deep ? moe_gemm_tensor_kernel<true, true> : moe_gemm_tensor_kernel<true, false>)
+                         : (deep ? moe_gemm_tensor_kernel<false, true> : moe_gemm_tensor_kernel<false, false>);
   M1_CUDA_STATUS(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   kernel<<<unsigned(blocks), kThreads, kSmemBytes, s>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());

@@ -44,7 +44,7 @@ struct Case {
 
 std::string describe(const Case & c, MoeGemmKernel kernel) {
   std::string s = std::string(kernel == MoeGemmKernel::tensor              ? "tensor"
-                              : kernel == MoeGemmKernel::tensor_interleaved ? "tensor interleaved"
+                              : kernel == MoeGemmKernel::tensor_shallow ? "tensor shallow"
                                                                             : "streaming") + (c.swiglu ? " swiglu" : " plain") +
                   " n " + std::to_string(c.n) + " k " + std::to_string(c.k) + " counts";
   for (int n : c.counts) s += " " + std::to_string(n);
@@ -148,7 +148,7 @@ TEST(MoeGemmGpu, EveryKernelMatchesFloat64OnRaggedExperts) {
       {{9, 0, 17}, 24, 16, true},               // more rows than the streaming kernel takes at once
   };
   for (const Case & c : cases)
-    for (MoeGemmKernel kernel : {MoeGemmKernel::tensor, MoeGemmKernel::tensor_interleaved, MoeGemmKernel::streaming})
+    for (MoeGemmKernel kernel : {MoeGemmKernel::tensor, MoeGemmKernel::tensor_shallow, MoeGemmKernel::streaming})
       run_case(c, kernel, rng);
 }
 
