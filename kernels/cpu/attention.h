@@ -19,12 +19,19 @@ struct KvPagesView {
   int head_dim = 0;
 };
 
+// Per-thread buffers of causal_attention, kept between calls so the hot loop never allocates.
+struct AttentionScratch {
+  std::vector<float> queries, keys_t, values, scores, out, running_max;
+  std::vector<double> running_sum;
+};
+
 // q: fp32 [n_queries, n_heads, head_dim] (row stride ld_q); query i sits at position
 // first_position + i and sees keys 0 .. first_position + i, all of which must be in kv.
-// out: fp32 [n_queries, n_heads, head_dim] (row stride ld_out). Computes query heads
-// [head_begin, head_end) only, so callers can split the work across threads.
-void causal_attention(const float * q, int ld_q, int n_queries, int n_heads, int64_t first_position,
-                      const KvPagesView & kv, float * out, int ld_out, int head_begin, int head_end,
-                      std::vector<float> & scores);
+// out: fp32 [n_queries, n_heads, head_dim] (row stride ld_out). Computes the query heads that read
+// KV head `kv_head`, for queries [query_begin, query_end) only, so callers can split the work
+// across threads; each query's result is the same however the queries are split.
+void causal_attention(const float * q, int ld_q, int n_heads, int64_t first_position, const KvPagesView & kv,
+                      float * out, int ld_out, int kv_head, int query_begin, int query_end,
+                      AttentionScratch & scratch);
 
 }  // namespace m1::kernels::cpu
