@@ -84,7 +84,7 @@ void causal_attention(const float * q, int ld_q, int n_heads, int64_t first_posi
       const int64_t n_keys = r < rows ? first_position + query_begin + r / group + 1 : 0;
       const int limit = int(std::clamp<int64_t>(n_keys - t0, 0, width));
       if (limit > 0) {
-        const float top = std::max(s.running_max[r], *std::max_element(row, row + limit));
+        const float top = std::max(s.running_max[r], tiles.max_value(row, limit));
         const float rescale = s.running_max[r] == kNone ? 0.0f : std::exp(s.running_max[r] - top);
         const float tile_sum = tiles.exp_shifted_sum(row, limit, top);
         s.running_sum[r] = s.running_sum[r] * rescale + tile_sum;

@@ -17,6 +17,8 @@ struct AttentionTileKernels {
   // x[i] = exp(x[i] - shift) for i < n, in place; returns the sum of the results. Relative error of
   // each value within a few fp32 ulps.
   float (*exp_shifted_sum)(float * x, int n, float shift) = nullptr;
+  // The largest of x[0..n), n >= 1.
+  float (*max_value)(const float * x, int n) = nullptr;
   const char * name = "";
 };
 

@@ -12,7 +12,7 @@ constexpr int kWidth = 8;
 }  // namespace
 
 const AttentionTileKernels & avx2_fma_attention_tile_table() {
-  static const AttentionTileKernels table{2 * kWidth, rows4_gemm, exp_shifted_sum, "avx2+fma"};
+  static const AttentionTileKernels table{2 * kWidth, rows4_gemm, exp_shifted_sum, max_value, "avx2+fma"};
   return table;
 }
 

@@ -10,7 +10,7 @@ constexpr int kWidth = 4;
 }  // namespace
 
 const AttentionTileKernels & portable_attention_tile_kernels() {
-  static const AttentionTileKernels table{2 * kWidth, rows4_gemm, exp_shifted_sum, "portable"};
+  static const AttentionTileKernels table{2 * kWidth, rows4_gemm, exp_shifted_sum, max_value, "portable"};
   return table;
 }
 

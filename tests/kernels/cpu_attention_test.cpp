@@ -65,6 +65,14 @@ TEST(CpuAttentionTiles, ExpShiftedSumMatchesFloat64) {
     }
 }
 
+TEST(CpuAttentionTiles, MaxValueIsTheLargest) {
+  for (const cpu::AttentionTileKernels * t : every_table())
+    for (int n : {1, 3, 8, 9, 31, 256}) {
+      const std::vector<float> x = random_values(size_t(n), 5 + unsigned(n), 10.0f);
+      EXPECT_EQ(t->max_value(x.data(), n), *std::max_element(x.begin(), x.end())) << t->name << " n " << n;
+    }
+}
+
 struct Shape {
   int past, n, heads, kv_heads, d, page;
   float q_scale;  // larger scores make the softmax peaky, so the running max must rescale
