@@ -10,6 +10,8 @@ namespace m1 {
 
 namespace cpu = kernels::cpu;
 
+static_assert(KvPages::kPageTokens % 16 == 0, "the CPU attention reads key pages in steps of 16 tokens");
+
 void softmax_attention_forward(const LayerContext & ctx, const SoftmaxWeights & w, const float * a,
                                float * out, SoftmaxWorkspace & ws) {
   const ModelConfig & c = ctx.config;

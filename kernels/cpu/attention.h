@@ -1,7 +1,9 @@
 // Causal softmax attention with grouped KV heads over a paged KV store, fp32 (M1_SPEC.md section
 // 4, softmax layers): scores q.k / sqrt(d), softmax in fp32, query head h reads KV head
-// h / (n_heads / n_kv_heads). Keys and values live in pages of `page_tokens` tokens, each page
-// fp32 [page_tokens, n_kv_heads, head_dim], so the caller can keep them in fixed-size blocks.
+// h / (n_heads / n_kv_heads). Keys and values live in pages of `page_tokens` tokens, so the caller
+// can keep them in fixed-size blocks: a value page is fp32 [page_tokens, n_kv_heads, head_dim], a
+// key page fp32 [n_kv_heads, head_dim, page_tokens] (transposed, so it is read in place as the B
+// matrix of the score GEMM).
 #pragma once
 
 #include <cstdint>
@@ -11,9 +13,9 @@
 namespace m1::kernels::cpu {
 
 struct KvPagesView {
-  std::span<const float * const> k_pages;  // fp32 [page_tokens, n_kv_heads, head_dim] each
-  std::span<const float * const> v_pages;
-  int page_tokens = 0;
+  std::span<const float * const> k_pages;  // fp32 [n_kv_heads, head_dim, page_tokens] each
+  std::span<const float * const> v_pages;  // fp32 [page_tokens, n_kv_heads, head_dim] each
+  int page_tokens = 0;  // a multiple of 16 (the widest tile GEMM step)
   int n_tokens = 0;  // valid tokens across the pages
   int n_kv_heads = 0;
   int head_dim = 0;
@@ -21,7 +23,7 @@ struct KvPagesView {
 
 // Per-thread buffers of causal_attention, kept between calls so the hot loop never allocates.
 struct AttentionScratch {
-  std::vector<float> queries, keys_t, values, scores, out, running_max;
+  std::vector<float> queries, values, scores, out, running_max;
   std::vector<double> running_sum;
 };
 

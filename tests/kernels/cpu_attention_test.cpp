@@ -78,7 +78,8 @@ struct Shape {
   float q_scale;  // larger scores make the softmax peaky, so the running max must rescale
 };
 
-// K/V pages with the tokens past the end of the last page set to NaN: nothing may read them.
+// K/V pages (K transposed within its page, as attention.h asks) with the slots past the last
+// token set to NaN: nothing may use them.
 struct PagedKv {
   std::vector<std::vector<float>> k_pages, v_pages;
   std::vector<const float *> k_ptrs, v_ptrs;
@@ -92,7 +93,7 @@ struct PagedKv {
       std::vector<float> kp(size_t(s.page) * width, std::numeric_limits<float>::quiet_NaN()), vp = kp;
       for (int t = start; t < std::min(total, start + s.page); ++t)
         for (int c = 0; c < width; ++c) {
-          kp[size_t(t - start) * width + c] = k[size_t(t) * width + c];
+          kp[size_t(c) * s.page + size_t(t - start)] = k[size_t(t) * width + c];
           vp[size_t(t - start) * width + c] = v[size_t(t) * width + c];
         }
       k_pages.push_back(std::move(kp));
@@ -147,7 +148,7 @@ const Shape kShapes[] = {
     {70, 5, 4, 2, 8, 16, 1.0f},      // several pages, one tile
     {0, 1, 2, 2, 16, 64, 1.0f},      // decode of the very first token
     {600, 37, 4, 1, 24, 64, 1.0f},   // several tiles, d not a multiple of the vector columns
-    {511, 3, 2, 2, 5, 7, 1.0f},      // odd d and page size, a query at a tile boundary
+    {511, 3, 2, 2, 5, 32, 1.0f},     // odd d, a query at a tile boundary
     {260, 300, 8, 2, 64, 64, 3.0f},  // a whole prefill chunk with peaky scores
 };
 
