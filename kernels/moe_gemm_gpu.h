@@ -17,9 +17,9 @@
 namespace m1::kernels::gpu {
 
 enum class MoeGemmKernel {
-  automatic,  // streaming when n_rows <= kMoeStreamingMaxRows, else tensor cores
-  tensor,          // wgmma tiles (sm_90a), 3 stages loaded ahead
-  tensor_shallow,  // the same with 2 stages ahead and one barrier per K step, for comparison
+  automatic,  // streaming when n_rows <= kMoeStreamingMaxRows, else tensor cores (measured on the
+              // H100 at real sizes: streaming 98% vs 93% of copy at 32 rows, 67% vs 94% at 128)
+  tensor,     // wgmma tiles (sm_90a)
   streaming,  // one warp per weight row, CUDA cores
 };
 

@@ -434,12 +434,10 @@ void bench_moe_prefill(const Peaks & peaks, const ExpertWeights & w, int n, int 
   const double dense_tf = flops / dense_ms / 1e9;
   print_row("dense cuBLAS, same FLOPs", shape, dense_ms, fmt("%.0f TFLOP/s", dense_tf),
             fmt("%.0f%% of GEMM peak", 100 * dense_tf / peaks.gemm_tflops));
-  for (gpu::MoeGemmKernel kernel : {gpu::MoeGemmKernel::tensor, gpu::MoeGemmKernel::tensor_shallow}) {
-    const double ms = median_ms([&](int) { moe.expert_gemms(kernel); }, reps);
-    print_row(kernel == gpu::MoeGemmKernel::tensor ? "moe expert GEMMs 3 ahead" : "moe expert GEMMs 2 ahead", shape,
-              ms, fmt("%.0f TFLOP/s", flops / ms / 1e9), fmt("%.0f%% of dense", 100 * dense_ms / ms));
-  }
-  double ms = median_ms([&](int) {
+  double ms = median_ms([&](int) { moe.expert_gemms(gpu::MoeGemmKernel::tensor); }, reps);
+  print_row("moe expert GEMMs (grouped)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+            fmt("%.0f%% of dense", 100 * dense_ms / ms));
+  ms = median_ms([&](int) {
     moe.route();
     moe.expert_gemms(gpu::MoeGemmKernel::automatic);
     moe.unpermute();
