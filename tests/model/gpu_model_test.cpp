@@ -1,4 +1,4 @@
-// The GPU forward (bf16 weights and activations, fp32 accumulation, fp32 router and LM head)
+// The GPU forward (bf16 weights and GEMM inputs, fp32 accumulation, residual stream, router and LM head)
 // against the float64 transformers goldens of tests/data/model, against itself (chunked prefill
 // and decode vs one-shot) and against the CPU model, through the library and `m1 logits --device
 // cuda`. Skipped, with the reason, without a CUDA build or device.
@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "model/gpu_model.h"
 #include "model/model.h"
@@ -21,28 +23,36 @@ using m1::GpuModel;
 using m1::GpuSequenceInput;
 using m1::LogitRows;
 
-// bf16 activations (8 bits of mantissa, ~4e-3 relative per rounding) through 2-4 layers of norms,
-// projections and experts. The bounds for bf16 compute are 2e-2 per position and 99%
-// argmax agreement; on these tiny fixtures (D 32-64, router margins down to 8e-5, top-1 of 2
-// experts in one) bf16 rounding flips the expert choice at a few positions, which moves those
-// positions' logits by 5-35%: GPU chunked vs GPU one-shot differ there just as much as GPU vs the
-// goldens. Measured on H100 (2026-11-26): 98.6-99.1% of positions within 2e-2, argmax agreement
-// 97.8-98.6%, worst position 0.36. The bounds below hold those with a small margin; a wrong layer
-// (a missing scale, a misplaced head) moves every position, far past them.
+// The bar for the GPU (bf16 weights and GEMM inputs, fp32 accumulation, fp32 residual
+// stream, router and LM head) against the float64 goldens: every position within 2e-2 relative
+// error, argmax agreeing at >= 99% of positions. Why that holds: a bf16 GEMM input costs one
+// rounding (<= 2^-9 relative, ~1e-3 on average), and the handful of bf16 stores between a
+// layer's input and its fp32 branch output add a few 1e-3 to each branch; the fp32 residual
+// stream does not compound them (alpha ~3.6 times each layer's rounding, as a bf16 stream did).
+// The fp16 fixture's weights lose 3 mantissa bits on the way to the device (bf16 weights are the
+// spec): ~9e-3 on their own. tests/reference/gpu_precision_model.py predicts a worst position of
+// 9e-3 and no expert flip for this design (and 0.16 with 6 flips for the bf16-stream design the
+// GPU path had before, which measured 0.35 here). Argmax: orig_three_shards_long's sequence 0
+// has positions whose top-2 logits differ by 2.6e-5 of the row norm, under bf16 noise, so a few
+// of its 530 positions may disagree: 99% allows 7 over all fixtures' positions, not more.
+// A wrong layer (a missing scale, a misplaced head) moves every position, far past 2e-2.
 constexpr double kGpuTolerance = 2e-2;
-constexpr double kWithinTolerance = 0.98;  // share of positions within kGpuTolerance
-constexpr double kArgmaxAgreement = 0.97;
-constexpr double kWorstPosition = 0.5;    // a routing flip of a whole expert, not more
+constexpr double kArgmaxAgreement = 0.99;
 
-// Per-position comparison that accumulates over calls: worst relative error, positions within the
-// tolerance, argmax matches.
+// Per-position comparison that accumulates over calls, per fixture (the first word of `what`) and
+// in all: worst relative error, argmax matches.
 struct Agreement {
-  double worst = 0;
-  int positions = 0, within = 0, argmax_same = 0;
+  struct Tally {
+    double worst = 0;
+    int positions = 0, argmax_same = 0;
+  };
+  Tally all;
+  std::map<std::string, Tally> per_fixture;
 
   void add(const std::vector<float> & actual, const std::vector<float> & expected, int vocab, int first_row,
            int n_rows, const std::string & what) {
     ASSERT_EQ(actual.size(), size_t(n_rows) * vocab) << what;
+    Tally & fixture = per_fixture[what.substr(0, what.find(' '))];
     for (int r = 0; r < n_rows; ++r) {
       const float * a = actual.data() + size_t(r) * vocab;
       const float * b = expected.data() + size_t(first_row + r) * vocab;
@@ -52,21 +62,24 @@ struct Agreement {
         den += double(b[j]) * b[j];
       }
       const double err = std::isnan(num) ? 1e9 : std::sqrt(num / den);
-      EXPECT_LE(err, kWorstPosition) << what << ": relative error at position " << first_row + r;
-      worst = std::max(worst, err);
-      ++positions;
-      within += err <= kGpuTolerance;
-      argmax_same += (std::max_element(a, a + vocab) - a) == (std::max_element(b, b + vocab) - b);
+      EXPECT_LE(err, kGpuTolerance) << what << ": relative error at position " << first_row + r;
+      const bool same = (std::max_element(a, a + vocab) - a) == (std::max_element(b, b + vocab) - b);
+      for (Tally * t : {&all, &fixture}) {
+        t->worst = std::max(t->worst, err);
+        ++t->positions;
+        t->argmax_same += same;
+      }
     }
   }
   void expect_bounds(const std::string & what) const {
-    ASSERT_GT(positions, 0);
-    EXPECT_GE(double(within) / positions, kWithinTolerance)
-        << what << ": " << within << " of " << positions << " positions within " << kGpuTolerance;
-    EXPECT_GE(double(argmax_same) / positions, kArgmaxAgreement)
-        << what << ": argmax agrees at " << argmax_same << " of " << positions;
-    std::printf("%s: %d/%d positions within %.0e, worst %.3e, argmax agreement %d/%d\n", what.c_str(), within,
-                positions, kGpuTolerance, worst, argmax_same, positions);
+    ASSERT_GT(all.positions, 0);
+    EXPECT_GE(double(all.argmax_same) / all.positions, kArgmaxAgreement)
+        << what << ": argmax agrees at " << all.argmax_same << " of " << all.positions;
+    for (const auto & [name, t] : per_fixture)
+      std::printf("%s: %s: worst position %.3e, argmax agreement %d/%d (%.1f%%)\n", what.c_str(), name.c_str(),
+                  t.worst, t.argmax_same, t.positions, 100.0 * t.argmax_same / t.positions);
+    std::printf("%s: all: worst position %.3e, argmax agreement %d/%d (%.1f%%)\n", what.c_str(), all.worst,
+                all.argmax_same, all.positions, 100.0 * all.argmax_same / all.positions);
   }
 };
 
