@@ -131,8 +131,9 @@ def patch_rotary_and_decay(model, mm, c, torch):
     for l, layer in enumerate(model.model.layers):
         attn = layer.self_attn
         if isinstance(attn, mm.MiniMaxLightningAttention):
+            # on the CPU, where decay_factors builds its block index range
             slope = torch.tensor([2.0 ** (-8.0 * (h + 1) / H) * (1.0 - l / (L - 1) + 1e-5) for h in range(H)],
-                                 dtype=torch.float32, device="cuda")[:, None, None]
+                                 dtype=torch.float32)[:, None, None]
             decays = attn.decay_factors(slope)
             # in the dtype transformers keeps them in (bf16 after .to(bfloat16)), as its own code would
             for name, value in zip(("slope_rate", "query_decay", "key_decay", "diagonal_decay"), (slope, *decays)):
