@@ -40,6 +40,9 @@ public:
   GpuMemory & operator=(const GpuMemory &) = delete;
 
   int64_t n_tokens() const { return n_tokens_; }
+  bool empty() const { return !pool_; }          // no slot: a moved-from or default memory
+  int slot() const { return slot_; }
+  const std::vector<int32_t> & pages() const { return pages_; }  // K/V page per 64 tokens
 
 private:
   friend class GpuModel;
@@ -69,6 +72,34 @@ public:
   // A fresh memory (zero states, no tokens), or an error when all max_sequences slots are taken.
   Expected<GpuMemory> new_memory();
 
+  // A copy that continues exactly as `source` would: a new slot holding a device copy of its
+  // lightning states; its full K/V pages shared (reference counted: a full page is never written
+  // again) and its partly filled last page copied (the next append writes into it). Fails when
+  // no slot, or no page for that copy, is free.
+  Expected<GpuMemory> fork_memory(const GpuMemory & source);
+
+  // The memory as host bytes (versioned, checksummed: the lightning slot fp32 as the kernels lay
+  // it out, then per softmax layer the bf16 K and V rows of every token), and back. A restored
+  // memory continues bit-identically. Errors name what does not match this model.
+  Expected<std::vector<std::uint8_t>> serialize_memory(const GpuMemory & memory) const;
+  Expected<GpuMemory> deserialize_memory(std::span<const std::uint8_t> bytes);
+  // Whether deserialize_memory would accept the bytes (slots and pages aside): their token count.
+  Expected<int64_t> check_serialized(std::span<const std::uint8_t> bytes) const;
+  // serialize_memory of a fresh memory, made on the host.
+  std::vector<std::uint8_t> empty_memory_bytes() const;
+  // The size serialize_memory gives for a memory of n_tokens.
+  size_t serialized_bytes(int64_t n_tokens) const;
+
+  // Device bytes: one slot's lightning states (every lightning layer), and one K/V page (K and V
+  // of every softmax layer).
+  size_t slot_bytes() const;
+  size_t page_bytes() const;
+  // A device address that identifies page `page` while it is held (for shared-block accounting).
+  const void * page_address(int32_t page) const;
+  int free_slots() const;
+  int free_pages() const;
+  int max_sequences() const { return options_.max_sequences; }
+
   // Validates the whole batch first (memories of this model, distinct, token ids in range, K/V
   // pages available), so an error leaves every memory untouched. One forward at a time.
   Expected<std::vector<SequenceLogits>> forward(std::span<const GpuSequenceInput> batch);
@@ -80,6 +111,10 @@ private:
   Status allocate_pools();
   Status validate(std::span<const GpuSequenceInput> batch) const;
   void take_pages(GpuMemory & memory, int64_t n_tokens);  // pages for n_tokens (validate checked)
+  Expected<GpuMemory> take_slot();                         // a memory with a slot, states not set
+  char * slot_state(int lightning_layer, int slot) const;  // fp32 [H, 128, 128] of that layer's slot
+  char * page_data(const kernels::DeviceBuffer & pool, int32_t page) const;
+  std::vector<std::uint8_t> serialized_header(int64_t n_tokens) const;
 
   ModelConfig config_;
   GpuWeights weights_;

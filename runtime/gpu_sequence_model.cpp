@@ -1,0 +1,145 @@
+// GpuSequenceModel and its states: where a state lives (device slot and pages, or host bytes until
+// its next forward), forks, bytes, and the batched forward under the model's lock.
+#include "runtime/gpu_sequence_model.h"
+
+#include <filesystem>
+
+#include "kernels/device_info.h"
+
+namespace m1 {
+
+GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory memory)
+    : core_(std::move(core)), memory_(std::move(memory)), n_tokens_(size_t(memory_.n_tokens())) {}
+
+GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, std::vector<std::uint8_t> host,
+                                   size_t n_tokens)
+    : core_(std::move(core)), host_(std::move(host)), n_tokens_(n_tokens) {}
+
+GpuSequenceState::~GpuSequenceState() {
+  std::lock_guard lock(core_->mu);
+  memory_ = GpuMemory();  // the slot and pages go back under the lock
+}
+
+size_t GpuSequenceState::byte_size() const {
+  if (!on_device()) return host_.empty() ? core_->model->serialized_bytes(0) : host_.size();
+  return core_->model->slot_bytes() + memory_.pages().size() * core_->model->page_bytes();
+}
+
+size_t GpuSequenceState::private_bytes() const {
+  if (!on_device()) return byte_size();
+  const bool partial = memory_.n_tokens() % GpuModel::kPageTokens != 0;
+  return core_->model->slot_bytes() + (partial ? core_->model->page_bytes() : 0);
+}
+
+void GpuSequenceState::visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const {
+  if (!on_device()) return;
+  const std::vector<int32_t> & pages = memory_.pages();
+  const size_t full = size_t(memory_.n_tokens() / GpuModel::kPageTokens);
+  for (size_t p = 0; p < full && p < pages.size(); ++p)
+    visit(core_->model->page_address(pages[p]), core_->model->page_bytes());
+}
+
+std::vector<std::uint8_t> GpuSequenceState::serialize() const {
+  std::lock_guard lock(core_->mu);
+  if (!on_device()) {
+    if (!host_.empty()) return host_;
+    return n_tokens_ == 0 ? core_->model->empty_memory_bytes() : std::vector<std::uint8_t>();
+  }
+  Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_);
+  return bytes ? std::move(*bytes) : std::vector<std::uint8_t>();
+}
+
+std::unique_ptr<SequenceState> GpuSequenceState::fork() const {
+  std::lock_guard lock(core_->mu);
+  GpuModel & model = *core_->model;
+  if (!on_device()) return std::make_unique<GpuSequenceState>(core_, host_, n_tokens_);
+  if (model.free_slots() > core_->reserved_slots) {
+    Expected<GpuMemory> copy = model.fork_memory(memory_);
+    if (copy) return std::make_unique<GpuSequenceState>(core_, std::move(*copy));
+  }
+  // No slot (or page) to spare: the copy waits in host memory until it is used.
+  Expected<std::vector<std::uint8_t>> bytes = model.serialize_memory(memory_);
+  return std::make_unique<GpuSequenceState>(core_, bytes ? std::move(*bytes) : std::vector<std::uint8_t>(),
+                                            n_tokens_);
+}
+
+Status GpuSequenceState::bring_to_device() {
+  if (on_device()) return Status();
+  GpuModel & model = *core_->model;
+  if (host_.empty() && n_tokens_ > 0)
+    return Status::error("gpu engine: this sequence's memory could not be copied off the device earlier");
+  Expected<GpuMemory> memory = host_.empty() ? model.new_memory() : model.deserialize_memory(host_);
+  if (!memory)
+    return memory.status().with_context("gpu engine: bringing a sequence onto the device (" +
+                                        std::to_string(model.free_slots()) + " of " +
+                                        std::to_string(model.max_sequences()) +
+                                        " slots free; sessions and cached snapshots hold the rest)");
+  memory_ = std::move(*memory);
+  host_ = std::vector<std::uint8_t>();
+  return Status();
+}
+
+Expected<std::unique_ptr<GpuSequenceModel>> GpuSequenceModel::open(const std::string & model_dir,
+                                                                   const GpuSequenceModelOptions & options) {
+  const std::string what = "engine: device cuda:" + std::to_string(options.device);
+  const kernels::AcceleratorReport report = kernels::probe_accelerators();
+  if (!report.cuda_built)
+    return Status::error(what + ": this m1 was built without CUDA (" + report.cuda_reason + ")");
+  if (options.device < 0 || size_t(options.device) >= report.devices.size())
+    return Status::error(what + ": no such device (" + std::to_string(report.devices.size()) + " found" +
+                         (report.cuda_reason.empty() ? "" : ": " + report.cuda_reason) + ")");
+  if (options.reserved_slots < 0 || options.reserved_slots >= options.max_sequences)
+    return Status::error(what + ": reserved slots must be in [0, max sequences)");
+  GpuModelOptions model_options;
+  model_options.device = options.device;
+  model_options.max_sequences = options.max_sequences;
+  model_options.max_cached_tokens = options.max_cached_tokens;
+  model_options.progress = options.progress;
+  Expected<std::unique_ptr<GpuModel>> model = GpuModel::open(model_dir, model_options);
+  if (!model) return model.status().with_context(what);
+  auto core = std::make_shared<GpuEngineCore>();
+  core->model = std::move(*model);
+  core->reserved_slots = options.reserved_slots;
+  return std::unique_ptr<GpuSequenceModel>(new GpuSequenceModel(std::move(core)));
+}
+
+size_t GpuSequenceModel::vocab_size() const { return size_t(core_->model->config().vocab_size); }
+
+std::unique_ptr<SequenceState> GpuSequenceModel::new_state() const {
+  return std::make_unique<GpuSequenceState>(core_, std::vector<std::uint8_t>(), 0);
+}
+
+Expected<std::unique_ptr<SequenceState>> GpuSequenceModel::deserialize_state(std::span<const std::uint8_t> bytes) const {
+  std::lock_guard lock(core_->mu);
+  GpuModel & model = *core_->model;
+  Expected<int64_t> n_tokens = model.check_serialized(bytes);
+  if (!n_tokens) return n_tokens.status();
+  if (model.free_slots() > core_->reserved_slots) {
+    Expected<GpuMemory> memory = model.deserialize_memory(bytes);
+    if (memory) return std::unique_ptr<SequenceState>(std::make_unique<GpuSequenceState>(core_, std::move(*memory)));
+  }
+  return std::unique_ptr<SequenceState>(
+      std::make_unique<GpuSequenceState>(core_, std::vector<std::uint8_t>(bytes.begin(), bytes.end()), size_t(*n_tokens)));
+}
+
+Status GpuSequenceModel::forward(std::span<const Item> batch) {
+  std::lock_guard lock(core_->mu);
+  std::vector<GpuSequenceInput> inputs;
+  inputs.reserve(batch.size());
+  for (const Item & item : batch) {
+    // Every state this model hands out is a GpuSequenceState (new_state, deserialize_state, fork).
+    auto * state = static_cast<GpuSequenceState *>(item.state);
+    M1_RETURN_IF_ERROR(state->bring_to_device());
+    inputs.push_back({&state->memory_, item.tokens, item.want_logits ? LogitRows::last : LogitRows::none});
+  }
+  Expected<std::vector<SequenceLogits>> logits = core_->model->forward(inputs);
+  if (!logits) return logits.status().with_context("gpu engine");
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto * state = static_cast<GpuSequenceState *>(batch[i].state);
+    state->n_tokens_ = size_t(state->memory_.n_tokens());
+    if (batch[i].want_logits) *batch[i].logits = std::move((*logits)[i].values);
+  }
+  return Status();
+}
+
+}  // namespace m1

@@ -1,0 +1,85 @@
+// The GPU M1 network (model/gpu_model.h) behind the engine's SequenceModel seam, so m1::Engine
+// runs on a GPU when EngineOptions::devices names one.
+//
+// A state lives in one of two places. On the device it is a GpuMemory: a lightning state slot and
+// K/V pages, forked by a device copy of the slot with the full pages shared (reference counted;
+// a full page never changes again) and the partly filled last page copied (the next token is
+// written into it). Where no slot is free (beyond a reserve kept for sessions to come onto the
+// device), a fork or a restored snapshot is kept as host bytes instead, and goes onto the device
+// at its first forward. Host bytes are GpuModel::serialize_memory's format, which is also what
+// serialize() gives: a state saved on the GPU restores on the GPU bit-identically.
+//
+// The GpuModel is not thread-safe and states are forked, serialized and destroyed on callers'
+// threads as well as the engine thread: every operation that touches the device or the slot and
+// page bookkeeping takes the model's lock.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "model/gpu_model.h"
+#include "runtime/sequence_model.h"
+
+namespace m1 {
+
+struct GpuSequenceModelOptions {
+  int device = 0;
+  int max_sequences = 32;             // lightning state slots: sessions on the device + device snapshots
+  int64_t max_cached_tokens = 65536;  // K/V capacity over all of them (shared pages count once)
+  int reserved_slots = 8;             // slots a fork leaves free for sessions to come onto the device
+  bool progress = true;               // weight-loading progress bar
+};
+
+// The model and the lock; shared by the GpuSequenceModel and every state it made.
+struct GpuEngineCore {
+  std::mutex mu;
+  std::unique_ptr<GpuModel> model;
+  int reserved_slots = 0;
+};
+
+class GpuSequenceState : public SequenceState {
+public:
+  GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory memory);
+  GpuSequenceState(std::shared_ptr<GpuEngineCore> core, std::vector<std::uint8_t> host, size_t n_tokens);
+  ~GpuSequenceState() override;
+
+  size_t n_tokens() const override { return n_tokens_; }
+  size_t byte_size() const override;
+  size_t private_bytes() const override;  // the slot and a partly filled last page
+  void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override;  // full pages
+  // GpuModel::serialize_memory's bytes. A device error gives no bytes, which every reader rejects.
+  std::vector<std::uint8_t> serialize() const override;
+  std::unique_ptr<SequenceState> fork() const override;
+
+  bool on_device() const { return !memory_.empty(); }
+
+private:
+  friend class GpuSequenceModel;
+  Status bring_to_device();  // under core_->mu
+
+  std::shared_ptr<GpuEngineCore> core_;
+  GpuMemory memory_;                // on the device, or empty
+  std::vector<std::uint8_t> host_;  // otherwise: serialized bytes (none for the empty sequence)
+  size_t n_tokens_ = 0;
+};
+
+class GpuSequenceModel : public SequenceModel {
+public:
+  // Opens the model directory on the device; errors say why CUDA or the device is not usable.
+  static Expected<std::unique_ptr<GpuSequenceModel>> open(const std::string & model_dir,
+                                                          const GpuSequenceModelOptions & options);
+
+  size_t vocab_size() const override;
+  std::unique_ptr<SequenceState> new_state() const override;
+  Expected<std::unique_ptr<SequenceState>> deserialize_state(std::span<const std::uint8_t> bytes) const override;
+  Status forward(std::span<const Item> batch) override;
+
+  GpuModel & model() { return *core_->model; }
+
+private:
+  explicit GpuSequenceModel(std::shared_ptr<GpuEngineCore> core) : core_(std::move(core)) {}
+  std::shared_ptr<GpuEngineCore> core_;
+};
+
+}  // namespace m1
