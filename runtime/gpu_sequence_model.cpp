@@ -5,8 +5,15 @@
 #include <filesystem>
 
 #include "kernels/device_info.h"
+#include "kernels/device_memory.h"
 
 namespace m1 {
+
+std::unique_lock<std::mutex> GpuEngineCore::enter() {
+  std::unique_lock lock(mu);
+  (void)kernels::make_device_current(device);  // a failure shows in the device call that follows
+  return lock;
+}
 
 GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory memory)
     : core_(std::move(core)), memory_(std::move(memory)), n_tokens_(size_t(memory_.n_tokens())) {}
@@ -17,31 +24,57 @@ GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, std::vec
 
 GpuSequenceState::~GpuSequenceState() {
   std::lock_guard lock(core_->mu);
+  unmark_ran();
   memory_ = GpuMemory();  // the slot and pages go back under the lock
 }
 
-size_t GpuSequenceState::byte_size() const {
-  if (!on_device()) return host_.empty() ? core_->model->serialized_bytes(0) : host_.size();
+bool GpuSequenceState::on_device() const {
+  std::lock_guard lock(core_->mu);
+  return !memory_.empty();
+}
+
+size_t GpuSequenceState::bytes_locked() const {
+  if (memory_.empty()) return host_.empty() ? core_->model->serialized_bytes(0) : host_.size();
   return core_->model->slot_bytes() + memory_.pages().size() * core_->model->page_bytes();
 }
 
+size_t GpuSequenceState::byte_size() const {
+  std::lock_guard lock(core_->mu);
+  return bytes_locked();
+}
+
 size_t GpuSequenceState::private_bytes() const {
-  if (!on_device()) return byte_size();
+  std::lock_guard lock(core_->mu);
+  if (memory_.empty()) return bytes_locked();
   const bool partial = memory_.n_tokens() % GpuModel::kPageTokens != 0;
   return core_->model->slot_bytes() + (partial ? core_->model->page_bytes() : 0);
 }
 
 void GpuSequenceState::visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const {
-  if (!on_device()) return;
+  std::lock_guard lock(core_->mu);
+  if (memory_.empty()) return;
   const std::vector<int32_t> & pages = memory_.pages();
   const size_t full = size_t(memory_.n_tokens() / GpuModel::kPageTokens);
   for (size_t p = 0; p < full && p < pages.size(); ++p)
     visit(core_->model->page_address(pages[p]), core_->model->page_bytes());
 }
 
+void GpuSequenceState::mark_ran() {
+  unmark_ran();
+  core_->ran.push_front(this);
+  ran_at_ = core_->ran.begin();
+  in_ran_ = true;
+}
+
+void GpuSequenceState::unmark_ran() {
+  if (!in_ran_) return;
+  core_->ran.erase(ran_at_);
+  in_ran_ = false;
+}
+
 std::vector<std::uint8_t> GpuSequenceState::serialize() const {
-  std::lock_guard lock(core_->mu);
-  if (!on_device()) {
+  auto lock = core_->enter();
+  if (memory_.empty()) {
     if (!host_.empty()) return host_;
     return n_tokens_ == 0 ? core_->model->empty_memory_bytes() : std::vector<std::uint8_t>();
   }
@@ -50,9 +83,9 @@ std::vector<std::uint8_t> GpuSequenceState::serialize() const {
 }
 
 std::unique_ptr<SequenceState> GpuSequenceState::fork() const {
-  std::lock_guard lock(core_->mu);
+  auto lock = core_->enter();
   GpuModel & model = *core_->model;
-  if (!on_device()) return std::make_unique<GpuSequenceState>(core_, host_, n_tokens_);
+  if (memory_.empty()) return std::make_unique<GpuSequenceState>(core_, host_, n_tokens_);
   if (model.free_slots() > core_->reserved_slots) {
     Expected<GpuMemory> copy = model.fork_memory(memory_);
     if (copy) return std::make_unique<GpuSequenceState>(core_, std::move(*copy));
@@ -63,8 +96,17 @@ std::unique_ptr<SequenceState> GpuSequenceState::fork() const {
                                             n_tokens_);
 }
 
+Status GpuSequenceState::move_to_host() {
+  Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_);
+  if (!bytes) return bytes.status().with_context("gpu engine: moving an idle session to host memory");
+  host_ = std::move(*bytes);
+  memory_ = GpuMemory();
+  unmark_ran();
+  return Status();
+}
+
 Status GpuSequenceState::bring_to_device() {
-  if (on_device()) return Status();
+  if (!memory_.empty()) return Status();
   GpuModel & model = *core_->model;
   if (host_.empty() && n_tokens_ > 0)
     return Status::error("gpu engine: this sequence's memory could not be copied off the device earlier");
@@ -99,6 +141,7 @@ Expected<std::unique_ptr<GpuSequenceModel>> GpuSequenceModel::open(const std::st
   if (!model) return model.status().with_context(what);
   auto core = std::make_shared<GpuEngineCore>();
   core->model = std::move(*model);
+  core->device = options.device;
   core->reserved_slots = options.reserved_slots;
   return std::unique_ptr<GpuSequenceModel>(new GpuSequenceModel(std::move(core)));
 }
@@ -110,7 +153,7 @@ std::unique_ptr<SequenceState> GpuSequenceModel::new_state() const {
 }
 
 Expected<std::unique_ptr<SequenceState>> GpuSequenceModel::deserialize_state(std::span<const std::uint8_t> bytes) const {
-  std::lock_guard lock(core_->mu);
+  auto lock = core_->enter();
   GpuModel & model = *core_->model;
   Expected<int64_t> n_tokens = model.check_serialized(bytes);
   if (!n_tokens) return n_tokens.status();
@@ -122,21 +165,69 @@ Expected<std::unique_ptr<SequenceState>> GpuSequenceModel::deserialize_state(std
       std::make_unique<GpuSequenceState>(core_, std::vector<std::uint8_t>(bytes.begin(), bytes.end()), size_t(*n_tokens)));
 }
 
+namespace {
+
+GpuSequenceState * state_of(const SequenceModel::Item & item) {
+  // Every state this model hands out is a GpuSequenceState (new_state, deserialize_state, fork).
+  return static_cast<GpuSequenceState *>(item.state);
+}
+
+bool in_batch(std::span<const SequenceModel::Item> batch, const GpuSequenceState * state) {
+  for (const SequenceModel::Item & item : batch)
+    if (state_of(item) == state) return true;
+  return false;
+}
+
+}  // namespace
+
+// Moves sessions that ran least recently (and are not in this batch) to host bytes until
+// `enough` holds or none is left.
+Status GpuSequenceModel::free_device_room(std::span<const Item> batch, const std::function<bool()> & enough) {
+  std::vector<GpuSequenceState *> candidates;
+  for (auto it = core_->ran.rbegin(); it != core_->ran.rend(); ++it)
+    if (!in_batch(batch, *it)) candidates.push_back(*it);
+  for (GpuSequenceState * victim : candidates) {
+    if (enough()) break;
+    M1_RETURN_IF_ERROR(victim->move_to_host());
+  }
+  return Status();
+}
+
+Status GpuSequenceModel::make_room(std::span<const Item> batch, size_t next) {
+  GpuSequenceState * state = state_of(batch[next]);
+  if (!state->memory_.empty()) return Status();
+  GpuModel & model = *core_->model;
+  const int pages = int((state->n_tokens_ + GpuModel::kPageTokens - 1) / GpuModel::kPageTokens);
+  return free_device_room(batch, [&] { return model.free_slots() > 0 && model.free_pages() >= pages; });
+}
+
+Status GpuSequenceModel::make_room_for_new_tokens(std::span<const Item> batch) {
+  int64_t needed = 0;
+  for (const Item & item : batch) {
+    const GpuMemory & m = state_of(item)->memory_;
+    const int64_t total = m.n_tokens() + int64_t(item.tokens.size());
+    needed += (total + GpuModel::kPageTokens - 1) / GpuModel::kPageTokens - int64_t(m.pages().size());
+  }
+  return free_device_room(batch, [&] { return core_->model->free_pages() >= needed; });
+}
+
 Status GpuSequenceModel::forward(std::span<const Item> batch) {
-  std::lock_guard lock(core_->mu);
+  auto lock = core_->enter();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    M1_RETURN_IF_ERROR(make_room(batch, i));
+    M1_RETURN_IF_ERROR(state_of(batch[i])->bring_to_device());
+  }
+  M1_RETURN_IF_ERROR(make_room_for_new_tokens(batch));
   std::vector<GpuSequenceInput> inputs;
   inputs.reserve(batch.size());
-  for (const Item & item : batch) {
-    // Every state this model hands out is a GpuSequenceState (new_state, deserialize_state, fork).
-    auto * state = static_cast<GpuSequenceState *>(item.state);
-    M1_RETURN_IF_ERROR(state->bring_to_device());
-    inputs.push_back({&state->memory_, item.tokens, item.want_logits ? LogitRows::last : LogitRows::none});
-  }
+  for (const Item & item : batch)
+    inputs.push_back({&state_of(item)->memory_, item.tokens, item.want_logits ? LogitRows::last : LogitRows::none});
   Expected<std::vector<SequenceLogits>> logits = core_->model->forward(inputs);
   if (!logits) return logits.status().with_context("gpu engine");
   for (size_t i = 0; i < batch.size(); ++i) {
-    auto * state = static_cast<GpuSequenceState *>(batch[i].state);
+    GpuSequenceState * state = state_of(batch[i]);
     state->n_tokens_ = size_t(state->memory_.n_tokens());
+    state->mark_ran();
     if (batch[i].want_logits) *batch[i].logits = std::move((*logits)[i].values);
   }
   return Status();

@@ -6,7 +6,9 @@
 // a full page never changes again) and the partly filled last page copied (the next token is
 // written into it). Where no slot is free (beyond a reserve kept for sessions to come onto the
 // device), a fork or a restored snapshot is kept as host bytes instead, and goes onto the device
-// at its first forward. Host bytes are GpuModel::serialize_memory's format, which is also what
+// at its first forward. When a forward needs a slot or pages that are not free, the sessions'
+// states that have run least recently (not snapshots, whose bytes the state cache counts on the
+// device) move to host bytes to make room, so an engine can hold more sessions than slots. Host bytes are GpuModel::serialize_memory's format, which is also what
 // serialize() gives: a state saved on the GPU restores on the GPU bit-identically.
 //
 // The GpuModel is not thread-safe and states are forked, serialized and destroyed on callers'
@@ -14,6 +16,8 @@
 // page bookkeeping takes the model's lock.
 #pragma once
 
+#include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,11 +35,19 @@ struct GpuSequenceModelOptions {
   bool progress = true;               // weight-loading progress bar
 };
 
+class GpuSequenceState;
+
 // The model and the lock; shared by the GpuSequenceModel and every state it made.
 struct GpuEngineCore {
   std::mutex mu;
   std::unique_ptr<GpuModel> model;
+  int device = 0;
   int reserved_slots = 0;
+  // Takes the lock and makes the model's device current on the calling thread.
+  std::unique_lock<std::mutex> enter();
+  // States on the device that a forward has run (sessions), least recently run last: what may
+  // move to host bytes when a forward needs room.
+  std::list<GpuSequenceState *> ran;
 };
 
 class GpuSequenceState : public SequenceState {
@@ -45,23 +57,30 @@ public:
   ~GpuSequenceState() override;
 
   size_t n_tokens() const override { return n_tokens_; }
-  size_t byte_size() const override;
+  size_t byte_size() const override;  // where it lives now: device slot and pages, or host bytes
   size_t private_bytes() const override;  // the slot and a partly filled last page
   void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override;  // full pages
   // GpuModel::serialize_memory's bytes. A device error gives no bytes, which every reader rejects.
   std::vector<std::uint8_t> serialize() const override;
   std::unique_ptr<SequenceState> fork() const override;
 
-  bool on_device() const { return !memory_.empty(); }
+  bool on_device() const;
 
 private:
   friend class GpuSequenceModel;
-  Status bring_to_device();  // under core_->mu
+  // Under core_->mu.
+  size_t bytes_locked() const;
+  Status bring_to_device();
+  Status move_to_host();
+  void mark_ran();  // most recently run
+  void unmark_ran();
 
   std::shared_ptr<GpuEngineCore> core_;
   GpuMemory memory_;                // on the device, or empty
   std::vector<std::uint8_t> host_;  // otherwise: serialized bytes (none for the empty sequence)
   size_t n_tokens_ = 0;
+  bool in_ran_ = false;
+  std::list<GpuSequenceState *>::iterator ran_at_;
 };
 
 class GpuSequenceModel : public SequenceModel {
@@ -79,6 +98,9 @@ public:
 
 private:
   explicit GpuSequenceModel(std::shared_ptr<GpuEngineCore> core) : core_(std::move(core)) {}
+  Status make_room(std::span<const Item> batch, size_t next);  // slot and pages for batch[next]
+  Status make_room_for_new_tokens(std::span<const Item> batch);
+  Status free_device_room(std::span<const Item> batch, const std::function<bool()> & enough);
   std::shared_ptr<GpuEngineCore> core_;
 };
 

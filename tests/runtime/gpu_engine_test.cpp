@@ -272,32 +272,93 @@ TEST_F(GpuEngine, BatchedSessionsAllFinish) {
   EXPECT_GT(e->stats().max_step_sequences, 1u) << "decode steps of the four sessions were never batched";
 }
 
+// Four sessions taking turns on two slots: each turn moves the least recently run session to host
+// bytes and back, which must change nothing.
+TEST_F(GpuEngine, MoreSessionsThanSlotsContinueBitIdentically) {
+  auto run = [](int slots) {
+    EngineOptions o;
+    o.state_cache = false;
+    o.gpu_sequences = slots;
+    o.gpu_reserved_slots = 0;
+    std::unique_ptr<Engine> e = open(fixture_dir(kLongFixture), true, o);
+    std::vector<Trace> traces;
+    if (!e) return traces;
+    std::vector<SessionId> sessions;
+    for (int i = 0; i < 4; ++i) sessions.push_back(e->create_session());
+    for (unsigned round = 0; round < 3; ++round) {
+      for (size_t i = 0; i < sessions.size(); ++i) {
+        EXPECT_TRUE(e->append(sessions[i], random_tokens(30 + 17 * i, 160, 100 * round + unsigned(i))).ok());
+        traces.push_back(generate(*e, sessions[i], 4, {0.7f, 0, 1.0f, 0.0f, 40 + round}));
+      }
+    }
+    return traces;
+  };
+  const std::vector<Trace> two = run(2), plenty = run(16);
+  ASSERT_EQ(two.size(), 12u);
+  ASSERT_EQ(plenty.size(), 12u);
+  for (size_t i = 0; i < two.size(); ++i) expect_bit_identical(two[i], plenty[i], "turn " + std::to_string(i));
+}
+
 TEST_F(GpuEngine, OutOfSlotsAndPagesSayWhatToRaise) {
   const std::string dir = fixture_dir(kLongFixture);
-  EngineOptions one_slot;
-  one_slot.state_cache = false;
-  one_slot.gpu_sequences = 1;
-  one_slot.gpu_reserved_slots = 0;
-  std::unique_ptr<Engine> e = open(dir, true, one_slot);
-  ASSERT_TRUE(e);
-  SessionId a = e->create_session(), b = e->create_session();
-  ASSERT_TRUE(e->append(a, random_tokens(10, 160, 6)).ok());
-  Status second = e->append(b, random_tokens(10, 160, 7));
-  ASSERT_FALSE(second.ok());
-  EXPECT_NE(second.message().find("slots"), std::string::npos) << second.message();
-  EXPECT_EQ(second.message().find('\n'), std::string::npos);
+  GpuSequenceModelOptions one_slot;
+  one_slot.max_sequences = 1;
+  one_slot.reserved_slots = 0;
+  auto model = GpuSequenceModel::open(dir, one_slot);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::unique_ptr<SequenceState> a = (*model)->new_state(), b = (*model)->new_state();
+  const std::vector<Token> tokens = random_tokens(10, 160, 6);
+  std::vector<SequenceModel::Item> batch(2);
+  batch[0].state = a.get(), batch[0].tokens = tokens;
+  batch[1].state = b.get(), batch[1].tokens = tokens;
+  Status both = (*model)->forward(batch);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.message().find("slots"), std::string::npos) << both.message();
+  EXPECT_EQ(both.message().find('\n'), std::string::npos);
 
   EngineOptions few_pages;
   few_pages.state_cache = false;
   few_pages.gpu_cached_tokens = 64;
   few_pages.gpu_sequences = 1;
   few_pages.gpu_reserved_slots = 0;
-  e = open(dir, true, few_pages);
+  std::unique_ptr<Engine> e = open(dir, true, few_pages);
   ASSERT_TRUE(e);
   SessionId s = e->create_session();
   Status long_append = e->append(s, random_tokens(400, 160, 8));
   ASSERT_FALSE(long_append.ok());
   EXPECT_NE(long_append.message().find("K/V pages"), std::string::npos) << long_append.message();
+}
+
+// Serialized bytes restore to a state that serializes to the same bytes, on the device or not.
+TEST_F(GpuEngine, StateBytesRoundTrip) {
+  GpuSequenceModelOptions options;
+  auto model = GpuSequenceModel::open(fixture_dir(kLongFixture), options);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::unique_ptr<SequenceState> state = (*model)->new_state();
+  const std::vector<Token> tokens = random_tokens(100, 160, 9);
+  SequenceModel::Item item;
+  item.state = state.get(), item.tokens = tokens;
+  ASSERT_TRUE((*model)->forward(std::span<const SequenceModel::Item>(&item, 1)).ok());
+  const std::vector<std::uint8_t> bytes = state->serialize();
+  ASSERT_FALSE(bytes.empty());
+  auto restored = (*model)->deserialize_state(bytes);
+  ASSERT_TRUE(restored.ok()) << restored.status().message();
+  EXPECT_EQ((*restored)->n_tokens(), 100u);
+  EXPECT_EQ((*restored)->serialize(), bytes);
+  std::unique_ptr<SequenceState> forked = state->fork();
+  EXPECT_EQ(forked->serialize(), bytes);
+  // A fork shares the full page (tokens 0-63) and copies the partly filled one.
+  std::vector<const void *> shared_a, shared_b;
+  state->visit_shared_blocks([&](const void * block, size_t) { shared_a.push_back(block); });
+  forked->visit_shared_blocks([&](const void * block, size_t) { shared_b.push_back(block); });
+  EXPECT_EQ(shared_a.size(), 1u);
+  EXPECT_EQ(shared_a, shared_b);
+  EXPECT_EQ(state->byte_size(), forked->byte_size());
+  std::vector<std::uint8_t> corrupt = bytes;
+  corrupt[corrupt.size() / 2] ^= 1;
+  auto rejected = (*model)->deserialize_state(corrupt);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_NE(rejected.status().message().find("checksum"), std::string::npos) << rejected.status().message();
 }
 
 }  // namespace
