@@ -76,14 +76,23 @@ std::vector<uint8_t> GpuModel::empty_memory_bytes() const {
   return out;
 }
 
-Expected<std::vector<uint8_t>> GpuModel::serialize_memory(const GpuMemory & memory) const {
+Expected<std::vector<uint8_t>> GpuModel::serialize_memory(const GpuMemory & memory,
+                                                          std::span<const uint8_t> host_states) const {
   if (memory.pool_ != pool_) return Status::error("gpu model: serialize of a memory this model did not make");
+  if (memory.slot_ < 0 && host_states.size() != slot_bytes())
+    return Status::error("gpu model: serialize of a memory without a slot needs its " + std::to_string(slot_bytes()) +
+                         " bytes of lightning states");
   const GpuGeometry & g = weights_.geometry;
   std::vector<uint8_t> out = serialized_header(memory.n_tokens_);
   const size_t kv_row = size_t(g.kv_heads) * 128 * 2;
   for (size_t l = 0; l < config_.layer_kinds.size(); ++l) {
     if (config_.layer_kinds[l] == LayerKind::lightning) {
       const size_t bytes = size_t(g.heads) * 128 * 128 * sizeof(float);
+      if (memory.slot_ < 0) {
+        const uint8_t * from = host_states.data() + size_t(lightning_index_[l]) * bytes;
+        out.insert(out.end(), from, from + bytes);
+        continue;
+      }
       out.resize(out.size() + bytes);
       M1_RETURN_IF_ERROR(gpu::copy_to_host(out.data() + out.size() - bytes, slot_state(lightning_index_[l], memory.slot_), bytes));
       continue;

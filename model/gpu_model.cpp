@@ -145,10 +145,33 @@ Expected<GpuMemory> GpuModel::new_memory() {
   return memory;
 }
 
-Expected<GpuMemory> GpuModel::fork_memory(const GpuMemory & source) {
-  if (source.pool_ != pool_) return Status::error("gpu model: fork of a memory this model did not make");
+// Gives `copy` (no pages yet) the K/V of `source`: full pages shared, the partly filled last
+// page copied into a free page.
+Status GpuModel::share_pages(const GpuMemory & source, GpuMemory & copy) {
   const bool partial = source.n_tokens_ % kPageTokens != 0;
   if (partial && pool_->free_pages.empty())
+    return Status::error("gpu model: no free K/V page for the forked sequence's last page (raise max_cached_tokens)");
+  copy.n_tokens_ = source.n_tokens_;
+  copy.pages_ = source.pages_;
+  const size_t shared = partial ? source.pages_.size() - 1 : source.pages_.size();
+  for (size_t p = 0; p < shared; ++p) ++pool_->page_refs[size_t(source.pages_[p])];
+  if (!partial) return {};
+  const int32_t page = pool_->free_pages.back();
+  pool_->free_pages.pop_back();
+  pool_->page_refs[size_t(page)] = 1;
+  copy.pages_.back() = page;
+  const size_t bytes = layer_page_bytes(weights_.geometry);
+  for (const auto * pools : {&k_pages_, &v_pages_})
+    for (const kernels::DeviceBuffer & pool : *pools)
+      M1_RETURN_IF_ERROR(
+          gpu::copy_2d(page_data(pool, page), bytes, page_data(pool, source.pages_.back()), bytes, bytes, 1, nullptr));
+  return {};
+}
+
+Expected<GpuMemory> GpuModel::fork_memory(const GpuMemory & source) {
+  if (source.pool_ != pool_ || source.slot_ < 0)
+    return Status::error("gpu model: fork of a memory this model did not make, or one without a slot");
+  if (source.n_tokens_ % kPageTokens != 0 && pool_->free_pages.empty())
     return Status::error("gpu model: no free K/V page for the forked sequence's last page (raise max_cached_tokens)");
   Expected<GpuMemory> copy = take_slot();
   if (!copy) return copy.status();
@@ -158,22 +181,47 @@ Expected<GpuMemory> GpuModel::fork_memory(const GpuMemory & source) {
     M1_RETURN_IF_ERROR(gpu::copy_2d(slot_state(lightning_index_[i], copy->slot_), bytes,
                                     slot_state(lightning_index_[i], source.slot_), bytes, bytes, 1, nullptr));
   }
-  copy->n_tokens_ = source.n_tokens_;
-  copy->pages_ = source.pages_;
-  const size_t shared = partial ? source.pages_.size() - 1 : source.pages_.size();
-  for (size_t p = 0; p < shared; ++p) ++pool_->page_refs[size_t(source.pages_[p])];
-  if (partial) {
-    const int32_t page = pool_->free_pages.back();
-    pool_->free_pages.pop_back();
-    pool_->page_refs[size_t(page)] = 1;
-    copy->pages_.back() = page;
-    const size_t bytes = layer_page_bytes(weights_.geometry);
-    for (const auto * pools : {&k_pages_, &v_pages_})
-      for (const kernels::DeviceBuffer & pool : *pools)
-        M1_RETURN_IF_ERROR(gpu::copy_2d(page_data(pool, page), bytes, page_data(pool, source.pages_.back()), bytes,
-                                        bytes, 1, nullptr));
-  }
+  M1_RETURN_IF_ERROR(share_pages(source, *copy));
   return copy;
+}
+
+Expected<GpuMemory> GpuModel::fork_pages(const GpuMemory & source) {
+  if (source.pool_ != pool_) return Status::error("gpu model: fork of a memory this model did not make");
+  GpuMemory copy;
+  copy.pool_ = pool_;
+  M1_RETURN_IF_ERROR(share_pages(source, copy));
+  return copy;
+}
+
+Status GpuModel::download_states(const GpuMemory & memory, std::span<std::uint8_t> out) const {
+  if (memory.pool_ != pool_ || memory.slot_ < 0 || out.size() != slot_bytes())
+    return Status::error("gpu model: download_states needs a memory of this model with a slot and " +
+                         std::to_string(slot_bytes()) + " bytes of room");
+  const size_t bytes = layer_slot_bytes(weights_.geometry);
+  for (size_t i = 0; i < lightning_index_.size(); ++i)
+    if (config_.layer_kinds[i] == LayerKind::lightning)
+      M1_RETURN_IF_ERROR(gpu::copy_to_host(out.data() + size_t(lightning_index_[i]) * bytes,
+                                           slot_state(lightning_index_[i], memory.slot_), bytes));
+  return {};
+}
+
+Status GpuModel::attach_slot(GpuMemory & memory, std::span<const std::uint8_t> states) {
+  if (memory.pool_ != pool_ || memory.slot_ >= 0 || states.size() != slot_bytes())
+    return Status::error("gpu model: attach_slot needs a memory of this model without a slot and " +
+                         std::to_string(slot_bytes()) + " bytes of states");
+  if (pool_->free_slots.empty())
+    return Status::error("gpu model: all " + std::to_string(options_.max_sequences) +
+                         " sequence slots are in use (raise max_sequences)");
+  const int slot = pool_->free_slots.back();
+  const size_t bytes = layer_slot_bytes(weights_.geometry);
+  for (size_t i = 0; i < lightning_index_.size(); ++i) {
+    if (config_.layer_kinds[i] != LayerKind::lightning) continue;
+    M1_RETURN_IF_ERROR(gpu::copy_to_device(slot_state(lightning_index_[i], slot),
+                                           states.data() + size_t(lightning_index_[i]) * bytes, bytes));
+  }
+  pool_->free_slots.pop_back();
+  memory.slot_ = slot;
+  return {};
 }
 
 void GpuModel::take_pages(GpuMemory & memory, int64_t n_tokens) {
@@ -192,6 +240,7 @@ Status GpuModel::validate(std::span<const GpuSequenceInput> batch) const {
     const GpuSequenceInput & in = batch[s];
     if (!in.memory) return Status::error(where + "no memory");
     if (in.memory->pool_ != pool_) return Status::error(where + "memory was not made by this model");
+    if (in.memory->slot_ < 0) return Status::error(where + "memory has no lightning state slot (attach_slot first)");
     if (!seen.insert(in.memory).second) return Status::error(where + "its memory appears twice in the batch");
     if (in.tokens.empty() && in.logits != LogitRows::none)
       return Status::error(where + "logits asked for but no tokens given");

@@ -40,8 +40,8 @@ public:
   GpuMemory & operator=(const GpuMemory &) = delete;
 
   int64_t n_tokens() const { return n_tokens_; }
-  bool empty() const { return !pool_; }          // no slot: a moved-from or default memory
-  int slot() const { return slot_; }
+  bool empty() const { return !pool_; }          // a moved-from or default memory
+  int slot() const { return slot_; }             // -1: pages only (GpuModel::fork_pages)
   const std::vector<int32_t> & pages() const { return pages_; }  // K/V page per 64 tokens
 
 private:
@@ -77,11 +77,21 @@ public:
   // again) and its partly filled last page copied (the next append writes into it). Fails when
   // no slot, or no page for that copy, is free.
   Expected<GpuMemory> fork_memory(const GpuMemory & source);
+  // The same K/V sharing without a slot: a memory that holds pages only (it cannot run until
+  // attach_slot gives it the lightning states, kept meanwhile by the caller: download_states).
+  // What a cached snapshot needs when slots are scarce: its cost does not grow with its length.
+  Expected<GpuMemory> fork_pages(const GpuMemory & source);
+  // The slot's lightning states (every lightning layer, slot_bytes()) to host memory, and a
+  // free slot for a memory without one, filled from such bytes.
+  Status download_states(const GpuMemory & memory, std::span<std::uint8_t> out) const;
+  Status attach_slot(GpuMemory & memory, std::span<const std::uint8_t> states);
 
   // The memory as host bytes (versioned, checksummed: the lightning slot fp32 as the kernels lay
   // it out, then per softmax layer the bf16 K and V rows of every token), and back. A restored
-  // memory continues bit-identically. Errors name what does not match this model.
-  Expected<std::vector<std::uint8_t>> serialize_memory(const GpuMemory & memory) const;
+  // memory continues bit-identically. Errors name what does not match this model. A memory
+  // without a slot takes its lightning states from `host_states` (download_states' bytes).
+  Expected<std::vector<std::uint8_t>> serialize_memory(const GpuMemory & memory,
+                                                       std::span<const std::uint8_t> host_states = {}) const;
   Expected<GpuMemory> deserialize_memory(std::span<const std::uint8_t> bytes);
   // Whether deserialize_memory would accept the bytes (slots and pages aside): their token count.
   Expected<int64_t> check_serialized(std::span<const std::uint8_t> bytes) const;
@@ -112,6 +122,7 @@ private:
   Status validate(std::span<const GpuSequenceInput> batch) const;
   void take_pages(GpuMemory & memory, int64_t n_tokens);  // pages for n_tokens (validate checked)
   Expected<GpuMemory> take_slot();                         // a memory with a slot, states not set
+  Status share_pages(const GpuMemory & source, GpuMemory & copy);
   char * slot_state(int lightning_layer, int slot) const;  // fp32 [H, 128, 128] of that layer's slot
   char * page_data(const kernels::DeviceBuffer & pool, int32_t page) const;
   std::vector<std::uint8_t> serialized_header(int64_t n_tokens) const;

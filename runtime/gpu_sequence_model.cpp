@@ -18,6 +18,11 @@ std::unique_lock<std::mutex> GpuEngineCore::enter() {
 GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory memory)
     : core_(std::move(core)), memory_(std::move(memory)), n_tokens_(size_t(memory_.n_tokens())) {}
 
+GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory pages,
+                                   std::vector<std::uint8_t> states)
+    : core_(std::move(core)), memory_(std::move(pages)), states_(std::move(states)),
+      n_tokens_(size_t(memory_.n_tokens())) {}
+
 GpuSequenceState::GpuSequenceState(std::shared_ptr<GpuEngineCore> core, std::vector<std::uint8_t> host,
                                    size_t n_tokens)
     : core_(std::move(core)), host_(std::move(host)), n_tokens_(n_tokens) {}
@@ -30,7 +35,7 @@ GpuSequenceState::~GpuSequenceState() {
 
 bool GpuSequenceState::on_device() const {
   std::lock_guard lock(core_->mu);
-  return !memory_.empty();
+  return has_slot();
 }
 
 size_t GpuSequenceState::bytes_locked() const {
@@ -78,7 +83,7 @@ std::vector<std::uint8_t> GpuSequenceState::serialize() const {
     if (!host_.empty()) return host_;
     return n_tokens_ == 0 ? core_->model->empty_memory_bytes() : std::vector<std::uint8_t>();
   }
-  Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_);
+  Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_, states_);
   return bytes ? std::move(*bytes) : std::vector<std::uint8_t>();
 }
 
@@ -86,36 +91,52 @@ std::unique_ptr<SequenceState> GpuSequenceState::fork() const {
   auto lock = core_->enter();
   GpuModel & model = *core_->model;
   if (memory_.empty()) return std::make_unique<GpuSequenceState>(core_, host_, n_tokens_);
-  if (model.free_slots() > core_->reserved_slots) {
+  if (has_slot() && model.free_slots() > core_->reserved_slots) {
     Expected<GpuMemory> copy = model.fork_memory(memory_);
     if (copy) return std::make_unique<GpuSequenceState>(core_, std::move(*copy));
   }
-  // No slot (or page) to spare: the copy waits in host memory until it is used.
-  Expected<std::vector<std::uint8_t>> bytes = model.serialize_memory(memory_);
+  // No slot to spare: share the pages, keep the lightning states on the host.
+  Expected<GpuMemory> pages = model.fork_pages(memory_);
+  if (pages) {
+    std::vector<std::uint8_t> states = states_;
+    Status copied;
+    if (has_slot()) {
+      states.resize(model.slot_bytes());
+      copied = model.download_states(memory_, states);
+    }
+    if (copied.ok()) return std::make_unique<GpuSequenceState>(core_, std::move(*pages), std::move(states));
+  }
+  // No page either: the whole copy waits in host memory until it is used.
+  Expected<std::vector<std::uint8_t>> bytes = model.serialize_memory(memory_, states_);
   return std::make_unique<GpuSequenceState>(core_, bytes ? std::move(*bytes) : std::vector<std::uint8_t>(),
                                             n_tokens_);
 }
 
 Status GpuSequenceState::move_to_host() {
-  Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_);
+  Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_, states_);
   if (!bytes) return bytes.status().with_context("gpu engine: moving an idle session to host memory");
   host_ = std::move(*bytes);
   memory_ = GpuMemory();
+  states_ = std::vector<std::uint8_t>();
   unmark_ran();
   return Status();
 }
 
 Status GpuSequenceState::bring_to_device() {
-  if (!memory_.empty()) return Status();
+  if (has_slot()) return Status();
   GpuModel & model = *core_->model;
+  const std::string where = "gpu engine: bringing a sequence onto the device (" + std::to_string(model.free_slots()) +
+                            " of " + std::to_string(model.max_sequences()) +
+                            " slots free; sessions and cached snapshots hold the rest)";
+  if (!memory_.empty()) {
+    M1_RETURN_IF_ERROR(model.attach_slot(memory_, states_).with_context(where));
+    states_ = std::vector<std::uint8_t>();
+    return Status();
+  }
   if (host_.empty() && n_tokens_ > 0)
     return Status::error("gpu engine: this sequence's memory could not be copied off the device earlier");
   Expected<GpuMemory> memory = host_.empty() ? model.new_memory() : model.deserialize_memory(host_);
-  if (!memory)
-    return memory.status().with_context("gpu engine: bringing a sequence onto the device (" +
-                                        std::to_string(model.free_slots()) + " of " +
-                                        std::to_string(model.max_sequences()) +
-                                        " slots free; sessions and cached snapshots hold the rest)");
+  if (!memory) return memory.status().with_context(where);
   memory_ = std::move(*memory);
   host_ = std::vector<std::uint8_t>();
   return Status();
@@ -195,9 +216,10 @@ Status GpuSequenceModel::free_device_room(std::span<const Item> batch, const std
 
 Status GpuSequenceModel::make_room(std::span<const Item> batch, size_t next) {
   GpuSequenceState * state = state_of(batch[next]);
-  if (!state->memory_.empty()) return Status();
+  if (state->has_slot()) return Status();
   GpuModel & model = *core_->model;
-  const int pages = int((state->n_tokens_ + GpuModel::kPageTokens - 1) / GpuModel::kPageTokens);
+  const int pages =
+      state->memory_.empty() ? int((state->n_tokens_ + GpuModel::kPageTokens - 1) / GpuModel::kPageTokens) : 0;
   return free_device_room(batch, [&] { return model.free_slots() > 0 && model.free_pages() >= pages; });
 }
 

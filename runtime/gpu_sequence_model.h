@@ -1,12 +1,14 @@
 // The GPU M1 network (model/gpu_model.h) behind the engine's SequenceModel seam, so m1::Engine
 // runs on a GPU when EngineOptions::devices names one.
 //
-// A state lives in one of two places. On the device it is a GpuMemory: a lightning state slot and
-// K/V pages, forked by a device copy of the slot with the full pages shared (reference counted;
-// a full page never changes again) and the partly filled last page copied (the next token is
-// written into it). Where no slot is free (beyond a reserve kept for sessions to come onto the
-// device), a fork or a restored snapshot is kept as host bytes instead, and goes onto the device
-// at its first forward. When a forward needs a slot or pages that are not free, the sessions'
+// A state lives in one of three forms. On the device it is a GpuMemory: a lightning state slot
+// and K/V pages, forked by a device copy of the slot with the full pages shared (reference
+// counted; a full page never changes again) and the partly filled last page copied (the next
+// token is written into it). Where no slot is free (beyond a reserve kept for sessions to come
+// onto the device), a fork keeps the shared pages but its lightning states in host memory (a
+// fixed size: a snapshot of a long session costs no more than one of a short one), and takes a
+// slot at its first forward. A restored snapshot, or a fork with no page free for its last page,
+// is kept as host bytes and goes onto the device whole at its first forward. When a forward needs a slot or pages that are not free, the sessions'
 // states that have run least recently (not snapshots, whose bytes the state cache counts on the
 // device) move to host bytes to make room, so an engine can hold more sessions than slots. Host bytes are GpuModel::serialize_memory's format, which is also what
 // serialize() gives: a state saved on the GPU restores on the GPU bit-identically.
@@ -53,6 +55,8 @@ struct GpuEngineCore {
 class GpuSequenceState : public SequenceState {
 public:
   GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory memory);
+  // Pages only (GpuModel::fork_pages), with the lightning states on the host.
+  GpuSequenceState(std::shared_ptr<GpuEngineCore> core, GpuMemory pages, std::vector<std::uint8_t> states);
   GpuSequenceState(std::shared_ptr<GpuEngineCore> core, std::vector<std::uint8_t> host, size_t n_tokens);
   ~GpuSequenceState() override;
 
@@ -64,20 +68,22 @@ public:
   std::vector<std::uint8_t> serialize() const override;
   std::unique_ptr<SequenceState> fork() const override;
 
-  bool on_device() const;
+  bool on_device() const;  // a slot and pages: ready to run
 
 private:
   friend class GpuSequenceModel;
   // Under core_->mu.
   size_t bytes_locked() const;
+  bool has_slot() const { return !memory_.empty() && memory_.slot() >= 0; }
   Status bring_to_device();
   Status move_to_host();
   void mark_ran();  // most recently run
   void unmark_ran();
 
   std::shared_ptr<GpuEngineCore> core_;
-  GpuMemory memory_;                // on the device, or empty
-  std::vector<std::uint8_t> host_;  // otherwise: serialized bytes (none for the empty sequence)
+  GpuMemory memory_;                  // K/V pages and (on the device) a slot; or empty
+  std::vector<std::uint8_t> states_;  // the lightning states while memory_ has pages but no slot
+  std::vector<std::uint8_t> host_;    // while memory_ is empty: serialized bytes (none: the empty sequence)
   size_t n_tokens_ = 0;
   bool in_ran_ = false;
   std::list<GpuSequenceState *>::iterator ran_at_;

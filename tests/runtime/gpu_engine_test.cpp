@@ -171,11 +171,12 @@ void check_fork_then_diverge(const std::string & dir, EngineOptions options, con
 
 TEST_F(GpuEngine, ForkThenDivergeEqualsIndependentSessions) {
   check_fork_then_diverge(fixture_dir(kLongFixture), {}, "fork on the device");
-  // No slot to spare: the fork waits in host memory and goes onto the device at its first step.
+  // No slot to spare: the fork shares the pages, keeps its lightning states in host memory and
+  // takes a slot at its first step.
   EngineOptions tight;
   tight.gpu_sequences = 2;
   tight.gpu_reserved_slots = 1;
-  check_fork_then_diverge(fixture_dir(kLongFixture), tight, "fork through host memory");
+  check_fork_then_diverge(fixture_dir(kLongFixture), tight, "fork with its states in host memory");
 }
 
 TEST_F(GpuEngine, SavedSessionContinuesBitIdentically) {
@@ -329,31 +330,46 @@ TEST_F(GpuEngine, OutOfSlotsAndPagesSayWhatToRaise) {
   EXPECT_NE(long_append.message().find("K/V pages"), std::string::npos) << long_append.message();
 }
 
-// Serialized bytes restore to a state that serializes to the same bytes, on the device or not.
-TEST_F(GpuEngine, StateBytesRoundTrip) {
+// Serialized bytes restore to a state that serializes to the same bytes; forks (on the device,
+// and with pages only when no slot is spare) hold the same bytes, share the full page, and continue
+// exactly as the original does.
+TEST_F(GpuEngine, StateBytesAndForksRoundTrip) {
   GpuSequenceModelOptions options;
+  options.max_sequences = 3;
+  options.reserved_slots = 1;
   auto model = GpuSequenceModel::open(fixture_dir(kLongFixture), options);
   ASSERT_TRUE(model.ok()) << model.status().message();
+  auto step = [&](SequenceState & state, const std::vector<Token> & tokens) {
+    SequenceModel::Item item;
+    item.state = &state, item.tokens = tokens;
+    Status s = (*model)->forward(std::span<const SequenceModel::Item>(&item, 1));
+    EXPECT_TRUE(s.ok()) << s.message();
+  };
   std::unique_ptr<SequenceState> state = (*model)->new_state();
-  const std::vector<Token> tokens = random_tokens(100, 160, 9);
-  SequenceModel::Item item;
-  item.state = state.get(), item.tokens = tokens;
-  ASSERT_TRUE((*model)->forward(std::span<const SequenceModel::Item>(&item, 1)).ok());
+  step(*state, random_tokens(100, 160, 9));
   const std::vector<std::uint8_t> bytes = state->serialize();
   ASSERT_FALSE(bytes.empty());
   auto restored = (*model)->deserialize_state(bytes);
   ASSERT_TRUE(restored.ok()) << restored.status().message();
   EXPECT_EQ((*restored)->n_tokens(), 100u);
   EXPECT_EQ((*restored)->serialize(), bytes);
-  std::unique_ptr<SequenceState> forked = state->fork();
-  EXPECT_EQ(forked->serialize(), bytes);
-  // A fork shares the full page (tokens 0-63) and copies the partly filled one.
-  std::vector<const void *> shared_a, shared_b;
-  state->visit_shared_blocks([&](const void * block, size_t) { shared_a.push_back(block); });
-  forked->visit_shared_blocks([&](const void * block, size_t) { shared_b.push_back(block); });
-  EXPECT_EQ(shared_a.size(), 1u);
-  EXPECT_EQ(shared_a, shared_b);
-  EXPECT_EQ(state->byte_size(), forked->byte_size());
+  restored->reset();
+  std::unique_ptr<SequenceState> on_device = state->fork(), pages_only = state->fork();
+  EXPECT_TRUE(static_cast<GpuSequenceState &>(*on_device).on_device());
+  EXPECT_FALSE(static_cast<GpuSequenceState &>(*pages_only).on_device()) << "no slot was spare for the second fork";
+  for (const auto * fork : {&on_device, &pages_only}) {
+    EXPECT_EQ((*fork)->serialize(), bytes);
+    EXPECT_EQ((*fork)->byte_size(), state->byte_size());
+    std::vector<const void * > mine, theirs;
+    state->visit_shared_blocks([&](const void * block, size_t) { mine.push_back(block); });
+    (*fork)->visit_shared_blocks([&](const void * block, size_t) { theirs.push_back(block); });
+    EXPECT_EQ(mine.size(), 1u);  // tokens 0-63; 64-99 are in the copied last page
+    EXPECT_EQ(mine, theirs);
+  }
+  const std::vector<Token> more = random_tokens(40, 160, 10);  // crosses into a third page
+  for (SequenceState * s : {state.get(), on_device.get(), pages_only.get()}) step(*s, more);
+  EXPECT_EQ(on_device->serialize(), state->serialize());
+  EXPECT_EQ(pages_only->serialize(), state->serialize());
   std::vector<std::uint8_t> corrupt = bytes;
   corrupt[corrupt.size() / 2] ^= 1;
   auto rejected = (*model)->deserialize_state(corrupt);
