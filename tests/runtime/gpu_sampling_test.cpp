@@ -5,6 +5,7 @@
 // masks and parameters. Skipped, with the reason, without a CUDA build or device.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -163,6 +164,47 @@ TEST_F(GpuSampling, SeededStreamGivesTheSameTokensAsTheCpu) {
   for (int r = 0; r < n_rows; ++r) {
     const std::span<const float> row(logits.data() + size_t(r) * vocab, vocab);
     EXPECT_EQ((*got)[size_t(r)].id, sample_token(row, {}, params, 0, cpu_rng).id) << "row " << r;
+  }
+}
+
+// A decode step's worth: 64 rows of a 200k vocabulary. Prints the sampler's time next to the time
+// of copying the rows to the host (what host sampling would start with); checks a few rows.
+TEST_F(GpuSampling, BatchOfFullVocabularyRows) {
+  std::mt19937 gen(5);
+  const size_t vocab = 200064, n_rows = 64;
+  std::vector<float> logits(vocab * n_rows);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (float & x : logits) x = normal(gen);
+  kernels::DeviceBuffer device = test::device_copy(logits);
+  ASSERT_TRUE(device.data());
+  auto sampler = GpuSampler::create(0, vocab, {});
+  ASSERT_TRUE(sampler.ok()) << sampler.status().message();
+  SamplingRng rng(3);
+  std::vector<GpuSampler::Row> rows;
+  for (size_t r = 0; r < n_rows; ++r) {
+    const SamplingParams p{1.0f, r % 2 ? 50 : 0, 0.95f, 0.0f, 0};
+    rows.push_back({p, sampling_uniform(p, rng)});
+  }
+  auto time_ms = [](auto && f) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  Expected<std::vector<SampledToken>> got = (*sampler)->sample(static_cast<const float *>(device.data()), int64_t(vocab), rows, 5);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  double sample_ms = 1e9, copy_ms = 1e9;
+  std::vector<float> host(logits.size());
+  for (int i = 0; i < 5; ++i) {
+    sample_ms = std::min(sample_ms, time_ms([&] { got = (*sampler)->sample(static_cast<const float *>(device.data()), int64_t(vocab), rows, 5); }));
+    copy_ms = std::min(copy_ms, time_ms([&] { ASSERT_TRUE(device.download(host.data(), host.size() * 4).ok()); }));
+  }
+  ASSERT_TRUE(got.ok());
+  std::printf("device sampler, %zu rows x %zu ids (top-p 0.95, half with top-k 50, 5 alternatives): %.3f ms; "
+              "copying the rows to the host: %.3f ms\n",
+              n_rows, vocab, sample_ms, copy_ms);
+  for (size_t r = 0; r < n_rows; r += 9) {
+    const std::span<const float> row(logits.data() + r * vocab, vocab);
+    EXPECT_EQ((*got)[r].id, sample_token_with_uniform(row, {}, rows[r].params, 5, rows[r].uniform).id) << "row " << r;
   }
 }
 
