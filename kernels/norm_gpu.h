@@ -1,7 +1,9 @@
 // Normalizations of the M1 decoder on the GPU (M1_SPEC.md section 4), one row per token:
 // - residual_rms_norm: the postnorm step x = alpha * skip + beta * branch (fp32), then
 //   y = bf16(x / sqrt(mean(x^2) + eps)) * weight. With branch == nullptr it is a plain RMSNorm of
-//   alpha * skip (embedding and final norm).
+//   alpha * skip (embedding and final norm). skip and branch are bf16 or fp32 rows. With out_f32
+//   set it writes the fp32 y = x * rstd * weight there (the fp32 residual stream, router input and
+//   LM head input) and, when out is set too, its single bf16 rounding bf16(y) (the GEMM input).
 // - gated_rms_norm: the lightning output norm over all H*d channels and the sigmoid gate:
 //   y = (bf16(o / sqrt(mean(o^2) + eps)) * weight) * sigmoid(gate).
 #pragma once
@@ -16,9 +18,9 @@ namespace m1::kernels::gpu {
 struct ResidualRmsNormArgs {
   int n_rows = 0;
   int width = 0;                       // multiple of 8, at most 12288
-  const Bf16 * skip = nullptr;         // bf16 [n_rows, skip_stride]
+  const Bf16 * skip = nullptr;         // bf16 [n_rows, skip_stride] (or skip_f32)
   std::int64_t skip_stride = 0;
-  const Bf16 * branch = nullptr;       // bf16 [n_rows, branch_stride], or nullptr
+  const Bf16 * branch = nullptr;       // bf16 [n_rows, branch_stride], or nullptr (or branch_f32)
   std::int64_t branch_stride = 0;
   float alpha = 1.0f;
   float beta = 1.0f;
@@ -26,6 +28,12 @@ struct ResidualRmsNormArgs {
   float eps = 1e-5f;
   Bf16 * out = nullptr;                // bf16 [n_rows, out_stride]; may alias skip or branch
   std::int64_t out_stride = 0;
+  // fp32 alternatives (strides in elements, multiples of 8): at most one of skip / skip_f32 and of
+  // branch / branch_f32; out_f32 may alias skip_f32 or branch_f32; out may be null with out_f32.
+  const float * skip_f32 = nullptr;
+  const float * branch_f32 = nullptr;
+  float * out_f32 = nullptr;
+  std::int64_t out_f32_stride = 0;
 };
 
 struct GatedRmsNormArgs {

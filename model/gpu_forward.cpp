@@ -1,11 +1,18 @@
 // GpuModel::forward: the decoder stack of M1_SPEC.md section 4 composed from the kernels/ GPU
-// operations, over all new tokens of the batch at once (bf16 activations, fp32 accumulation):
+// operations, over all new tokens of the batch at once (bf16 weights and GEMM inputs, fp32
+// accumulation):
 //   a = N_in(x);  x1 = alpha_attn * a + beta_attn * Attn(a)
 //   b = N_post(x1);  x = alpha_mlp * b + beta_mlp * MoE(b)
-// then the final norm and the fp32 LM head on the rows whose logits were asked for. The residual
-// stream is carried as the normed bf16 rows (postnorm), each residual_rms_norm fusing the sum.
+// then the final norm and the fp32 LM head on the rows whose logits were asked for.
+// Precision: the residual stream (postnorm: the normed rows a and b), the attention branch output,
+// the router input and the final norm output stay fp32; each residual_rms_norm fuses the sum and
+// also writes a bf16 copy of its row for the GEMMs that read it. Carrying a and b in bf16 instead
+// (alpha ~3.6 times each rounding into the next layer) and reading the router from bf16 rows
+// flipped near-tied expert choices and cost up to 0.35 of a position's logits on the test
+// fixtures; tests/reference/gpu_precision_model.py shows which store costs what.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/activation_gpu.h"
 #include "kernels/gemm_gpu.h"
@@ -24,7 +31,7 @@ using gpu::Bf16;
 // Device scratch, grown as batches grow and kept across forwards.
 struct GpuModel::Workspace {
   int device = 0;
-  kernels::DeviceBuffer ints, x, a, b, attn_out, moe_out, qkv, k, v, o, oc, gate, b32, router_logits, experts,
+  kernels::DeviceBuffer ints, x, a, a32, b, attn_out, moe_out, qkv, k, v, o, oc, gate, b32, router_logits, experts,
       route_weights, permuted, offsets, entry_rows, hidden, expert_out, decode, final32, logits;
 
   Status ensure(kernels::DeviceBuffer & buffer, size_t n_bytes) {
@@ -76,7 +83,15 @@ Status gemm(const Bf16 * a, int64_t lda, const kernels::DeviceBuffer & weight, i
   return gpu::gemm_nt(g, nullptr);
 }
 
-Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states, const Bf16 * a, Bf16 * out) {
+// The attention branch's last projection, into the fp32 branch output the residual sum reads.
+Status gemm_to_f32(const Bf16 * a, int64_t lda, const kernels::DeviceBuffer & weight, float * c, int m, int n, int k) {
+  gpu::GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = bf(weight), g.ldb = k;
+  g.c = c, g.ldc = n, g.c_type = gpu::ElementType::f32;
+  return gpu::gemm_nt(g, nullptr);
+}
+
+Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states, const Bf16 * a, float * out) {
   const GpuGeometry & g = r.w.geometry;
   const int T = r.plan.n_rows, D = r.c.hidden_size, H = g.heads, d = g.head_dim, Hd = H * d;
   Bf16 * qkv = bf(r.ws.qkv), * o = bf(r.ws.o);
@@ -101,10 +116,10 @@ Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states,
   M1_RETURN_IF_ERROR(gemm(a, D, w.output_gate, 0, gate, Hd, T, Hd, D));
   M1_RETURN_IF_ERROR(gpu::gated_rms_norm(
       {T, Hd, oc, Hd, gate, Hd, bf(w.out_norm), float(r.c.lightning_norm_eps), oc, Hd}, nullptr));
-  return gemm(oc, Hd, w.out_proj, 0, out, D, T, D, Hd);
+  return gemm_to_f32(oc, Hd, w.out_proj, out, T, D, Hd);
 }
 
-Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache cache, const Bf16 * a, Bf16 * out) {
+Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache cache, const Bf16 * a, float * out) {
   const GpuGeometry & g = r.w.geometry;
   const int T = r.plan.n_rows, D = r.c.hidden_size, Hs = g.softmax_heads, kv = g.kv_heads * 128;
   Bf16 * q = bf(r.ws.qkv), * k = bf(r.ws.k), * v = bf(r.ws.v), * o = bf(r.ws.o);
@@ -137,14 +152,13 @@ Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache
     M1_RETURN_IF_ERROR(gpu::paged_prefill(pre, nullptr));
   }
   // Padded query heads produce outputs too; o_proj's zero columns drop them.
-  return gemm(o, Hs * 128, w.o_proj, 0, out, D, T, D, Hs * 128);
+  return gemm_to_f32(o, Hs * 128, w.o_proj, out, T, D, Hs * 128);
 }
 
 Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b, Bf16 * out) {
   const int T = r.plan.n_rows, D = r.c.hidden_size, E = r.c.n_experts, K = r.c.n_experts_per_token, F = r.c.expert_ffn;
   GpuModel::Workspace & ws = r.ws;
-  // Router in fp32 (M1_SPEC.md section 1): fp32 copy of b, fp32 GEMM.
-  M1_RETURN_IF_ERROR(gpu::bf16_to_f32(b, f32(ws.b32), int64_t(T) * D, nullptr));
+  // Router in fp32 (M1_SPEC.md section 1): fp32 GEMM on the fp32 normed rows ws.b32 (run_layers).
   gpu::GemmArgs router;
   router.m = T, router.n = E, router.k = D, router.a = f32(ws.b32), router.lda = D, router.b = f32(w.router);
   router.ldb = D, router.ab_type = gpu::ElementType::f32, router.c = f32(ws.router_logits), router.ldc = E;
@@ -231,7 +245,8 @@ Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const G
   const size_t kv = size_t(g.kv_heads) * 128, Hd = H * size_t(g.head_dim);
   M1_RETURN_IF_ERROR(ws.ensure(ws.ints, plan.host.size() * 4));
   for (auto [buffer, bytes] : std::initializer_list<std::pair<kernels::DeviceBuffer *, size_t>>{
-           {&ws.x, rows * D * 2}, {&ws.a, rows * D * 2}, {&ws.b, rows * D * 2}, {&ws.attn_out, rows * D * 2},
+           {&ws.x, rows * D * 2}, {&ws.a, rows * D * 2}, {&ws.a32, rows * D * 4}, {&ws.b, rows * D * 2},
+           {&ws.attn_out, rows * D * 4},
            {&ws.moe_out, rows * D * 2}, {&ws.qkv, rows * wide * 2}, {&ws.k, rows * kv * 2}, {&ws.v, rows * kv * 2},
            {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2}, {&ws.gate, rows * Hd * 2},
            {&ws.b32, rows * D * 4}, {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4},
@@ -251,64 +266,85 @@ struct LayerMemory {
   int page_tokens = 0;
 };
 
-// Embedding, every layer, and the final norm: leaves the normed final rows in ws.a.
+// One postnorm step: out32 = (alpha * skip + beta * branch) normed and weighted, in fp32, and its
+// bf16 copy into out16 (nullptr: none). skip and out32 are fp32 rows of the residual stream.
+template <typename Branch>
+Status residual_norm(int T, int D, const float * skip, const Branch * branch, const ResidualScale & scale,
+                     const Bf16 * weight, float eps, float * out32, Bf16 * out16) {
+  gpu::ResidualRmsNormArgs n;
+  n.n_rows = T, n.width = D, n.skip_f32 = skip, n.skip_stride = D, n.branch_stride = D;
+  if constexpr (std::is_same_v<Branch, float>) n.branch_f32 = branch;
+  else n.branch = branch;
+  n.alpha = float(scale.alpha), n.beta = float(scale.beta), n.weight = weight, n.eps = eps;
+  n.out = out16, n.out_stride = D, n.out_f32 = out32, n.out_f32_stride = D;
+  return gpu::residual_rms_norm(n, nullptr);
+}
+
+// Embedding, every layer, and the final norm: leaves the normed final rows, fp32, in ws.a32.
 Status run_layers(const Run & r, const LayerMemory & mem) {
   const ModelConfig & c = r.c;
   GpuModel::Workspace & ws = r.ws;
   const int T = r.plan.n_rows, D = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
   M1_RETURN_IF_ERROR(gpu::gather_rows(bf(r.w.embed), D, r.plan.at(r.plan.tokens), T, bf(ws.x), nullptr));
-  M1_RETURN_IF_ERROR(gpu::residual_rms_norm(
-      {T, D, bf(ws.x), D, nullptr, 0, 1.0f, 1.0f, bf(r.w.layers[0].input_norm), eps, bf(ws.a), D}, nullptr));
+  gpu::ResidualRmsNormArgs first;  // the embedding (bf16 rows) through layer 0's input norm
+  first.n_rows = T, first.width = D, first.skip = bf(ws.x), first.skip_stride = D;
+  first.weight = bf(r.w.layers[0].input_norm), first.eps = eps;
+  first.out = bf(ws.a), first.out_stride = D, first.out_f32 = f32(ws.a32), first.out_f32_stride = D;
+  M1_RETURN_IF_ERROR(gpu::residual_rms_norm(first, nullptr));
   for (int l = 0; l < c.n_layers; ++l) {
     const GpuLayerWeights & w = r.w.layers[size_t(l)];
     const size_t index = size_t(mem.index[size_t(l)]);
     const bool lightning = w.kind == LayerKind::lightning;
     const ResidualScale & attn = lightning ? c.lightning_residual : c.softmax_residual;
     if (lightning) {
-      M1_RETURN_IF_ERROR(lightning_layer(r, w, mem.states + index * mem.layer_floats, bf(ws.a), bf(ws.attn_out)));
+      M1_RETURN_IF_ERROR(lightning_layer(r, w, mem.states + index * mem.layer_floats, bf(ws.a), f32(ws.attn_out)));
     } else {
       const gpu::PagedKvCache cache{bf(mem.k_pages[index]), bf(mem.v_pages[index]), mem.page_tokens,
                                     r.w.geometry.kv_heads, r.plan.at(r.plan.block_table), r.plan.max_pages};
-      M1_RETURN_IF_ERROR(softmax_layer(r, w, cache, bf(ws.a), bf(ws.attn_out)));
+      M1_RETURN_IF_ERROR(softmax_layer(r, w, cache, bf(ws.a), f32(ws.attn_out)));
     }
-    M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.a), D, bf(ws.attn_out), D, float(attn.alpha),
-                                               float(attn.beta), bf(w.post_attention_norm), eps, bf(ws.b), D},
-                                              nullptr));
+    // b: fp32 in ws.b32 (the router's input and the MoE skip), bf16 in ws.b (the experts' input).
+    M1_RETURN_IF_ERROR(residual_norm(T, D, f32(ws.a32), f32(ws.attn_out), attn, bf(w.post_attention_norm), eps,
+                                     f32(ws.b32), bf(ws.b)));
     M1_RETURN_IF_ERROR(moe_layer(r, w, bf(ws.b), bf(ws.moe_out)));
     const bool last = l + 1 == c.n_layers;
     const Bf16 * next_norm = last ? bf(r.w.final_norm) : bf(r.w.layers[size_t(l) + 1].input_norm);
-    M1_RETURN_IF_ERROR(gpu::residual_rms_norm({T, D, bf(ws.b), D, bf(ws.moe_out), D, float(c.mlp_residual.alpha),
-                                               float(c.mlp_residual.beta), next_norm, eps, bf(ws.a), D},
-                                              nullptr));
+    M1_RETURN_IF_ERROR(residual_norm(T, D, f32(ws.b32), bf(ws.moe_out), c.mlp_residual, next_norm, eps, f32(ws.a32),
+                                     last ? nullptr : bf(ws.a)));
   }
   return {};
 }
 
-// The fp32 LM head over the asked-for rows only (gathered as fp32, one GEMM), into `logits`.
+// The fp32 LM head over the asked-for rows of the fp32 final norm output (gathered unless they are
+// all rows in order, as in decode), one GEMM, into `logits`.
 Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vector<SequenceLogits> & logits) {
   const int D = r.c.hidden_size, V = r.c.vocab_size;
   GpuModel::Workspace & ws = r.ws;
   int R = 0;
   for (const SequenceLogits & out : logits) R += out.n_rows;
   if (R == 0) return {};
-  M1_RETURN_IF_ERROR(ws.ensure(ws.final32, size_t(R) * D * 4));
   M1_RETURN_IF_ERROR(ws.ensure(ws.logits, size_t(R) * V * 4));
-  int row = 0;
-  for (size_t s = 0; s < batch.size(); ++s) {
-    const int n = logits[s].n_rows, first = r.plan.row_begin[s] + int(batch[s].tokens.size()) - n;
-    M1_RETURN_IF_ERROR(gpu::bf16_to_f32(bf(ws.a) + int64_t(first) * D, f32(ws.final32) + int64_t(row) * D,
-                                        int64_t(n) * D, nullptr));
-    row += n;
+  const float * rows = f32(ws.a32);
+  if (R != r.plan.n_rows) {
+    M1_RETURN_IF_ERROR(ws.ensure(ws.final32, size_t(R) * D * 4));
+    int row = 0;
+    for (size_t s = 0; s < batch.size(); ++s) {
+      const int n = logits[s].n_rows, first = r.plan.row_begin[s] + int(batch[s].tokens.size()) - n;
+      M1_RETURN_IF_ERROR(gpu::copy_2d(f32(ws.final32) + int64_t(row) * D, size_t(D) * 4, f32(ws.a32) + int64_t(first) * D,
+                                      size_t(D) * 4, size_t(D) * 4, size_t(n), nullptr));
+      row += n;
+    }
+    rows = f32(ws.final32);
   }
   gpu::GemmArgs head;
-  head.m = R, head.n = V, head.k = D, head.a = f32(ws.final32), head.lda = D, head.b = f32(r.w.lm_head);
+  head.m = R, head.n = V, head.k = D, head.a = rows, head.lda = D, head.b = f32(r.w.lm_head);
   head.ldb = D, head.ab_type = gpu::ElementType::f32, head.c = f32(ws.logits), head.ldc = V;
   head.c_type = gpu::ElementType::f32;
   M1_RETURN_IF_ERROR(gpu::gemm_nt(head, nullptr));
   std::vector<float> all(size_t(R) * V);
   M1_RETURN_IF_ERROR(gpu::copy_to_host(all.data(), ws.logits.data(), all.size() * 4));
-  row = 0;
+  int row = 0;
   for (SequenceLogits & out : logits) {
     out.values.assign(all.begin() + int64_t(row) * V, all.begin() + int64_t(row + out.n_rows) * V);
     row += out.n_rows;

@@ -72,7 +72,9 @@ void KvPages::append(const float * k, const float * v, int ld, int n) {
       k_.push_back(std::make_shared<std::vector<float>>(kPageTokens * width));
       v_.push_back(std::make_shared<std::vector<float>>(kPageTokens * width));
     }
-    std::memcpy(k_[page]->data() + slot * width, k + size_t(i) * ld, width * sizeof(float));
+    float * key_columns = k_[page]->data() + slot;  // keys transposed: column c at c * kPageTokens
+    const float * key = k + size_t(i) * ld;
+    for (size_t c = 0; c < width; ++c) key_columns[c * kPageTokens] = key[c];
     std::memcpy(v_[page]->data() + slot * width, v + size_t(i) * ld, width * sizeof(float));
   }
 }
@@ -97,9 +99,10 @@ void KvPages::truncate(int n) {
   // Slots past the end of the last page are never read; zero them so equal memories compare equal.
   if (pages && n_tokens_ % kPageTokens) {
     make_last_page_unshared();
-    const size_t used = size_t(n_tokens_ % kPageTokens) * row_width_;
-    std::fill(k_.back()->begin() + used, k_.back()->end(), 0.0f);
-    std::fill(v_.back()->begin() + used, v_.back()->end(), 0.0f);
+    const size_t used = size_t(n_tokens_ % kPageTokens);
+    for (size_t c = 0; c < size_t(row_width_); ++c)
+      std::fill_n(k_.back()->begin() + ptrdiff_t(c * kPageTokens + used), kPageTokens - used, 0.0f);
+    std::fill(v_.back()->begin() + ptrdiff_t(used * row_width_), v_.back()->end(), 0.0f);
   }
 }
 
@@ -154,11 +157,17 @@ std::vector<uint8_t> SequenceMemory::serialize() const {
       w.append(states_[l].data(), states_[l].size() * sizeof(float));
       continue;
     }
+    // Token rows (K, then V), whatever the page layout: saved sessions do not depend on it.
     const KvPages & kv = kv_[l];
-    for (const auto * pages : {&kv.k_, &kv.v_})
-      for (int t = 0; t < kv.n_tokens(); ++t)
-        w.append((*pages)[t / KvPages::kPageTokens]->data() + size_t(t % KvPages::kPageTokens) * kv.row_width(),
-                 size_t(kv.row_width()) * sizeof(float));
+    std::vector<float> key(size_t(kv.row_width()));
+    for (int t = 0; t < kv.n_tokens(); ++t) {
+      const float * key_columns = kv.k_[t / KvPages::kPageTokens]->data() + t % KvPages::kPageTokens;
+      for (size_t c = 0; c < key.size(); ++c) key[c] = key_columns[c * KvPages::kPageTokens];
+      w.append(key.data(), key.size() * sizeof(float));
+    }
+    for (int t = 0; t < kv.n_tokens(); ++t)
+      w.append(kv.v_[t / KvPages::kPageTokens]->data() + size_t(t % KvPages::kPageTokens) * kv.row_width(),
+               size_t(kv.row_width()) * sizeof(float));
   }
   w.put(fnv1a(w.bytes.data(), w.bytes.size()));
   return std::move(w.bytes);

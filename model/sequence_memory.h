@@ -23,7 +23,10 @@ struct MemoryShape {
   bool operator==(const MemoryShape &) const = default;
 };
 
-// K and V of one softmax layer: pages of kPageTokens tokens, each fp32 [kPageTokens, Hkv, d].
+// K and V of one softmax layer: pages of kPageTokens tokens. A V page is fp32 [kPageTokens, Hkv, d];
+// a K page holds the same numbers transposed, fp32 [Hkv, d, kPageTokens], because attention
+// multiplies queries by K^T: the keys of a page are then the B matrix of a GEMM as they lie, with
+// no transposing copy per call (kernels/cpu/attention.h).
 // Copies share pages (copy-on-write): a full page never changes again, so forks of a long
 // sequence share all of it; the first write to a shared, partly filled last page copies that page.
 class KvPages {

@@ -1,5 +1,7 @@
 #include "model/softmax_attention.h"
 
+#include <algorithm>
+
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/rope.h"
@@ -7,6 +9,8 @@
 namespace m1 {
 
 namespace cpu = kernels::cpu;
+
+static_assert(KvPages::kPageTokens % 16 == 0, "the CPU attention reads key pages in steps of 16 tokens");
 
 void softmax_attention_forward(const LayerContext & ctx, const SoftmaxWeights & w, const float * a,
                                float * out, SoftmaxWorkspace & ws) {
@@ -40,15 +44,25 @@ void softmax_attention_forward(const LayerContext & ctx, const SoftmaxWeights & 
     kv[s].v_pages = pages.v_pages();
     kv[s].view = {kv[s].k_pages, kv[s].v_pages, KvPages::kPageTokens, pages.n_tokens(), c.n_kv_heads, d};
   }
-  // One task per (sequence, head); each reads only its sequence's pages.
-  const int n_tasks = int(ctx.sequences.size()) * H;
-  ctx.pool.parallel_for(n_tasks, [&](int task) {
-    const size_t s = size_t(task / H);
-    const int h = task % H;
-    const SequenceRows & seq = ctx.sequences[s];
-    thread_local std::vector<float> scores;
-    cpu::causal_attention(ws.q.data() + size_t(seq.row_begin) * Hd, Hd, seq.n_rows, H, seq.position,
-                          kv[s].view, ws.o.data() + size_t(seq.row_begin) * Hd, Hd, h, h + 1, scores);
+  // One task per (sequence, KV head, range of queries): the query heads of a group share each
+  // tile of their KV head, and a long prefill splits into ranges so every thread gets work. About
+  // 128 query rows per task keeps the tile loops efficient (attention.cpp).
+  struct Task {
+    int sequence, kv_head, query_begin, query_end;
+  };
+  const int group = H / c.n_kv_heads, queries_per_task = std::max(1, 128 / group);
+  std::vector<Task> tasks;
+  for (size_t s = 0; s < kv.size(); ++s)
+    for (int g = 0; g < c.n_kv_heads; ++g)
+      for (int i = 0; i < ctx.sequences[s].n_rows; i += queries_per_task)
+        tasks.push_back({int(s), g, i, std::min(ctx.sequences[s].n_rows, i + queries_per_task)});
+  ctx.pool.parallel_for(int(tasks.size()), [&](int i) {
+    const Task & task = tasks[size_t(i)];
+    const SequenceRows & seq = ctx.sequences[size_t(task.sequence)];
+    thread_local cpu::AttentionScratch scratch;
+    cpu::causal_attention(ws.q.data() + size_t(seq.row_begin) * Hd, Hd, H, seq.position, kv[size_t(task.sequence)].view,
+                          ws.o.data() + size_t(seq.row_begin) * Hd, Hd, task.kv_head, task.query_begin,
+                          task.query_end, scratch);
   });
   cpu::matmul_nt(ws.o.data(), w.o_proj.data(), out, T, D, Hd);
 }

@@ -9,7 +9,7 @@ if [ ! -x "$bench" ]; then
   echo "no $bench (built without CUDA?)"
   exit 1
 fi
-# M1_GPU_BENCHES picks which run (default both): "kernels", "model".
+# M1_GPU_BENCHES picks which run (default "kernels model"): "kernels", "model", "e2e".
 benches=${M1_GPU_BENCHES:-kernels model}
 rc=0
 if [[ " $benches " == *" kernels "* ]]; then
@@ -22,5 +22,14 @@ fi
 # The whole GPU forward of a ~1B-parameter random M1-shaped model (prefill and decode, batch 1).
 if [[ " $benches " == *" model "* ]] && [ -x "$build/tests/bench/m1_gpu_model_bench" ]; then
   "$build/tests/bench/m1_gpu_model_bench" --dir "${TMPDIR:-/tmp}/m1_gpu_bench_1b" || rc=1
+fi
+# End to end next to transformers (tests/bench/transformers_reference.py) on the same checkpoint and
+# GPU, the decode floor taken at the copy bandwidth measured here.
+if [[ " $benches " == *" e2e "* ]] && [ -x "$build/tests/bench/m1_gpu_model_bench" ]; then
+  e2e_dir=${TMPDIR:-/tmp}/m1_gpu_bench_1b
+  gbps=$(python3 "$(dirname "$0")/../tests/bench/transformers_reference.py" --copy-bandwidth) || gbps=3350
+  echo "measured copy bandwidth: $gbps GB/s (read + write)"
+  "$build/tests/bench/m1_gpu_model_bench" --dir "$e2e_dir" --gbps "$gbps" || rc=1
+  python3 "$(dirname "$0")/../tests/bench/transformers_reference.py" --dir "$e2e_dir" || rc=1
 fi
 exit $rc

@@ -1,5 +1,6 @@
 // RMSNorm kernels of the M1 decoder (M1_SPEC.md section 4), one thread block per row:
-//   residual_rms_norm: x = alpha * skip + beta * branch (fp32), y = bf16(bf16(x * rstd) * weight)
+//   residual_rms_norm: x = alpha * skip + beta * branch (fp32), y = bf16(bf16(x * rstd) * weight),
+//                      or with an fp32 output y = x * rstd * weight (fp32) and its bf16 copy
 //   gated_rms_norm:    y = bf16(bf16(bf16(o * rstd) * weight) * sigmoid(gate))
 // with rstd = 1 / sqrt(mean(x^2) + eps) in fp32. Each row is read once with 16-byte loads into
 // registers (width <= kMaxWidth), reduced across the block, and written once: the kernels are
@@ -47,20 +48,39 @@ __device__ float block_sum(float v) {
   return total;
 }
 
+__device__ __forceinline__ void load8(const uint16_t * p, float (&f)[8]) {
+  unpack8(*reinterpret_cast<const uint4 *>(p), f);
+}
+
+__device__ __forceinline__ void load8(const float * p, float (&f)[8]) {
+  const float4 lo = reinterpret_cast<const float4 *>(p)[0], hi = reinterpret_cast<const float4 *>(p)[1];
+  f[0] = lo.x, f[1] = lo.y, f[2] = lo.z, f[3] = lo.w, f[4] = hi.x, f[5] = hi.y, f[6] = hi.z, f[7] = hi.w;
+}
+
+__device__ __forceinline__ void store8(float * p, const float (&f)[8]) {
+  reinterpret_cast<float4 *>(p)[0] = make_float4(f[0], f[1], f[2], f[3]);
+  reinterpret_cast<float4 *>(p)[1] = make_float4(f[4], f[5], f[6], f[7]);
+}
+
+// SkipT and BranchT: uint16_t (bf16 bits) or float.
+template <typename SkipT, typename BranchT>
 struct ResidualParams {
-  const uint16_t * skip;
+  const SkipT * skip;
   int64_t skip_stride;
-  const uint16_t * branch;
+  const BranchT * branch;
   int64_t branch_stride;
   float alpha, beta;
   const uint16_t * weight;
   float eps;
   uint16_t * out;
   int64_t out_stride;
+  float * out_f32;
+  int64_t out_f32_stride;
   int width;
 };
 
-__global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualParams p) {
+template <typename SkipT, typename BranchT>
+__global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualParams<SkipT, BranchT> p) {
   const int64_t row = blockIdx.x;
   const int n_chunks = p.width / 8;
   float x[kChunksPerThread][8];
@@ -70,10 +90,10 @@ __global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualPar
     const int c = threadIdx.x + i * kThreads;
     if (c >= n_chunks) continue;
     float a[8];
-    unpack8(*reinterpret_cast<const uint4 *>(p.skip + row * p.skip_stride + c * 8), a);
+    load8(p.skip + row * p.skip_stride + c * 8, a);
     if (p.branch != nullptr) {
       float y[8];
-      unpack8(*reinterpret_cast<const uint4 *>(p.branch + row * p.branch_stride + c * 8), y);
+      load8(p.branch + row * p.branch_stride + c * 8, y);
 #pragma unroll
       for (int e = 0; e < 8; ++e) x[i][e] = p.alpha * a[e] + p.beta * y[e];
     } else {
@@ -90,10 +110,32 @@ __global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualPar
     if (c >= n_chunks) continue;
     float w[8], y[8];
     unpack8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
+    if (p.out_f32 != nullptr) {  // fp32 stream: y in fp32, the bf16 copy rounded once
 #pragma unroll
-    for (int e = 0; e < 8; ++e) y[e] = round_bf16(x[i][e] * rstd) * w[e];
-    *reinterpret_cast<uint4 *>(p.out + row * p.out_stride + c * 8) = pack8(y);
+      for (int e = 0; e < 8; ++e) y[e] = x[i][e] * rstd * w[e];
+      store8(p.out_f32 + row * p.out_f32_stride + c * 8, y);
+      if (p.out != nullptr) *reinterpret_cast<uint4 *>(p.out + row * p.out_stride + c * 8) = pack8(y);
+    } else {  // bf16 activations as transformers computes them: bf16(bf16(x * rstd) * w)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) y[e] = round_bf16(x[i][e] * rstd) * w[e];
+      *reinterpret_cast<uint4 *>(p.out + row * p.out_stride + c * 8) = pack8(y);
+    }
   }
+}
+
+template <typename SkipT, typename BranchT>
+Status launch_residual(const ResidualRmsNormArgs & a, const SkipT * skip, const BranchT * branch, Stream stream) {
+  ResidualParams<SkipT, BranchT> p{skip, a.skip_stride, branch, a.branch_stride, a.alpha, a.beta, a.weight, a.eps,
+                                   a.out, a.out_stride, a.out_f32, a.out_f32_stride, a.width};
+  residual_rms_norm_kernel<SkipT, BranchT><<<a.n_rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
+  M1_CUDA_STATUS(cudaGetLastError());
+  return {};
+}
+
+template <typename SkipT>
+Status launch_residual(const ResidualRmsNormArgs & a, const SkipT * skip, Stream stream) {
+  if (a.branch_f32 != nullptr) return launch_residual(a, skip, a.branch_f32, stream);
+  return launch_residual(a, skip, a.branch, stream);
 }
 
 struct GatedParams {
@@ -152,16 +194,23 @@ Status check_width(const char * name, int n_rows, int width) {
 Status residual_rms_norm(const ResidualRmsNormArgs & a, Stream stream) {
   constexpr const char * kName = "residual_rms_norm";
   M1_RETURN_IF_ERROR(check_width(kName, a.n_rows, a.width));
-  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "skip", a.skip, a.skip_stride, a.width));
-  if (a.branch != nullptr)
-    M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "branch", a.branch, a.branch_stride, a.width));
+  M1_RETURN_IF_ERROR(cuda::require((a.skip == nullptr) != (a.skip_f32 == nullptr), kName,
+                                   "exactly one of skip and skip_f32 must be given"));
+  M1_RETURN_IF_ERROR(cuda::require(a.branch == nullptr || a.branch_f32 == nullptr, kName,
+                                   "branch and branch_f32 are both given"));
+  M1_RETURN_IF_ERROR(
+      cuda::require(a.out != nullptr || a.out_f32 != nullptr, kName, "neither out nor out_f32 is given"));
+  if (a.skip) M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "skip", a.skip, a.skip_stride, a.width));
+  if (a.skip_f32) M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "skip_f32", a.skip_f32, a.skip_stride, a.width));
+  if (a.branch) M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "branch", a.branch, a.branch_stride, a.width));
+  if (a.branch_f32)
+    M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "branch_f32", a.branch_f32, a.branch_stride, a.width));
   M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "weight", a.weight, a.width, a.width));
-  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out", a.out, a.out_stride, a.width));
-  ResidualParams p{a.skip, a.skip_stride, a.branch, a.branch_stride, a.alpha, a.beta,
-                   a.weight, a.eps, a.out, a.out_stride, a.width};
-  residual_rms_norm_kernel<<<a.n_rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
-  M1_CUDA_STATUS(cudaGetLastError());
-  return {};
+  if (a.out) M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out", a.out, a.out_stride, a.width));
+  if (a.out_f32)
+    M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out_f32", a.out_f32, a.out_f32_stride, a.width));
+  if (a.skip_f32 != nullptr) return launch_residual(a, a.skip_f32, stream);
+  return launch_residual(a, a.skip, stream);
 }
 
 Status gated_rms_norm(const GatedRmsNormArgs & a, Stream stream) {

@@ -38,7 +38,9 @@ TEST(CliDoctor, CudaLineGivesAReasonWhenNotUsable) {
     EXPECT_NE(line.find(" no "), std::string::npos) << line;
     EXPECT_NE(line.find("not built"), std::string::npos) << line;
   }
-  if (line.find(" no ") != std::string::npos) EXPECT_GT(line.size(), 30u) << "no reason: " << line;
+  if (line.find(" no ") != std::string::npos) {
+    EXPECT_GT(line.size(), 30u) << "no reason: " << line;
+  }
 }
 
 TEST(CliErrors, UnknownCommandIsOneLineAndUsageExit) {

@@ -16,6 +16,7 @@
 #include "model/random_checkpoint.h"
 #include "runtime/engine_text.h"
 #include "tests/agents/fake_tools.h"
+#include "tests/runtime/temp_path.h"
 
 namespace m1::agents {
 namespace {
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 
 const std::string & model_dir() {
   static const std::string dir = [] {
-    fs::path d = fs::temp_directory_path() / ("m1_agents_engine_model_" + std::to_string(getpid()));
+    const fs::path d = m1::testing::temp_path("m1_agents_engine_model");
     fs::remove_all(d);
     M1Dimensions dims{2048, 64, 9, 4, 2, 16, 8, 4, 2, 64, 16};
     RandomCheckpointOptions options;
@@ -35,6 +36,7 @@ const std::string & model_dir() {
     fs::copy_file(fs::path(M1_TEST_DATA_DIR) / "tokenizer/gpt2.tokenizer.json", d / "tokenizer.json");
     return d.string();
   }();
+  static const m1::testing::RemovedAtExit removed{dir};
   return dir;
 }
 

@@ -6,34 +6,19 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/lightning.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/thread_pool.h"
+#include "tests/kernels/cpu_test_values.h"
 
 namespace cpu = m1::kernels::cpu;
 
 namespace {
 
-std::vector<float> random_values(size_t n, unsigned seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> v(n);
-  for (float & x : v) x = normal(rng);
-  return v;
-}
-
-// ||a - b|| / ||b||
-double relative_error(const std::vector<float> & a, const std::vector<double> & b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
-  }
-  return std::sqrt(num / den);
-}
+using m1::test::random_values;
+using m1::test::relative_error;
 
 // Token-by-token float64 recurrence: S = lambda S + k^T v, o = q S.
 std::vector<double> lightning_reference(const std::vector<float> & q, const std::vector<float> & k,
@@ -129,50 +114,6 @@ TEST(CpuLightning, BlockwiseEqualsRecurrence) {
   cpu::lightning_recurrence(q.data(), k.data(), v.data(), d, o.data(), d, n, d, state.data(), slope);
   EXPECT_LT(relative_error(o, expected), 1e-5);
   EXPECT_LT(relative_error(state, ref_state), 1e-5);
-}
-
-TEST(CpuAttention, CausalGqaOverPagesMatchesFloat64) {
-  const int past = 70, n = 5, heads = 4, kv_heads = 2, d = 8, page = 16;
-  const int total = past + n;
-  auto q = random_values(size_t(n) * heads * d, 10), k = random_values(size_t(total) * kv_heads * d, 11);
-  auto v = random_values(size_t(total) * kv_heads * d, 12);
-  std::vector<std::vector<float>> k_pages, v_pages;
-  for (int start = 0; start < total; start += page) {
-    std::vector<float> kp(size_t(page) * kv_heads * d, 0.0f), vp = kp;
-    for (int t = start; t < std::min(total, start + page); ++t)
-      for (int c = 0; c < kv_heads * d; ++c) {
-        kp[size_t(t - start) * kv_heads * d + c] = k[size_t(t) * kv_heads * d + c];
-        vp[size_t(t - start) * kv_heads * d + c] = v[size_t(t) * kv_heads * d + c];
-      }
-    k_pages.push_back(kp);
-    v_pages.push_back(vp);
-  }
-  std::vector<const float *> kptr, vptr;
-  for (size_t p = 0; p < k_pages.size(); ++p) {
-    kptr.push_back(k_pages[p].data());
-    vptr.push_back(v_pages[p].data());
-  }
-  cpu::KvPagesView view{kptr, vptr, page, total, kv_heads, d};
-  std::vector<float> out(size_t(n) * heads * d), scores;
-  cpu::causal_attention(q.data(), heads * d, n, heads, past, view, out.data(), heads * d, 0, heads, scores);
-  std::vector<double> expected(out.size(), 0.0);
-  for (int i = 0; i < n; ++i)
-    for (int h = 0; h < heads; ++h) {
-      const int g = h / (heads / kv_heads), n_keys = past + i + 1;
-      std::vector<double> s(n_keys);
-      double top = -1e300, sum = 0;
-      for (int t = 0; t < n_keys; ++t) {
-        double dot = 0;
-        for (int c = 0; c < d; ++c) dot += double(q[(size_t(i) * heads + h) * d + c]) * k[(size_t(t) * kv_heads + g) * d + c];
-        s[t] = dot / std::sqrt(double(d));
-        top = std::max(top, s[t]);
-      }
-      for (double & x : s) sum += (x = std::exp(x - top));
-      for (int t = 0; t < n_keys; ++t)
-        for (int c = 0; c < d; ++c)
-          expected[(size_t(i) * heads + h) * d + c] += s[t] / sum * v[(size_t(t) * kv_heads + g) * d + c];
-    }
-  EXPECT_LT(relative_error(out, expected), 1e-6);
 }
 
 TEST(CpuThreadPool, RunsEveryItemOnce) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bf16.h"
 #include "kernels/device_info.h"
 #include "kernels/device_memory.h"
 
@@ -21,20 +22,8 @@ inline std::string gpu_unavailable_reason() {
   return "";
 }
 
-inline std::uint16_t to_bf16(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<std::uint16_t>(u >> 16);
-}
-
-inline float from_bf16(std::uint16_t b) {
-  std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
+inline std::uint16_t to_bf16(float f) { return f32_to_bf16(f); }
+inline float from_bf16(std::uint16_t b) { return bf16_to_f32(b); }
 inline float round_bf16(float f) { return from_bf16(to_bf16(f)); }
 
 // A device buffer holding a copy of `host`; the test fails at the caller if this does not hold.

@@ -97,6 +97,101 @@ TEST(NormGpu, ResidualRmsNormMatchesFloat64) {
   }
 }
 
+// The fp32 residual stream: fp32 (or bf16) skip and branch rows in, the fp32 normed row out and
+// its bf16 copy. fp32 arithmetic: the sum, the sum of squares over <= 12288 values and rsqrtf stay
+// within 1e-5 of float64 relative to the size of the terms (|alpha*skip| + |beta*branch|) * rstd * w,
+// which also covers cancellation in the sum; the bf16 copy adds one rounding of the fp32 value.
+TEST(NormGpu, ResidualRmsNormFp32StreamMatchesFloat64) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const float alpha = 3.5565588200778455f, beta = 0.9f;
+  enum class Branch { none, bf16, f32 };
+  struct Case {
+    int width;
+    bool skip_f32;
+    Branch branch;
+    bool bf16_copy, in_place;
+  };
+  for (const Case & k : {Case{40, true, Branch::f32, true, false}, Case{6144, true, Branch::bf16, true, false},
+                         Case{12288, true, Branch::f32, false, true}, Case{6144, false, Branch::none, true, false},
+                         Case{8192, true, Branch::none, false, false}}) {
+    SCOPED_TRACE("width " + std::to_string(k.width) + " skip " + (k.skip_f32 ? "f32" : "bf16") + " branch " +
+                 std::to_string(int(k.branch)) + (k.in_place ? " in place" : ""));
+    const int n_rows = 5, width = k.width, stride = width + 8;
+    const size_t n = size_t(n_rows) * stride;
+    std::vector<float> skip(n), branch(n);
+    for (float & v : skip) v = k.skip_f32 ? normal(rng) : m1::test::round_bf16(normal(rng));
+    for (float & v : branch) v = k.branch == Branch::bf16 ? m1::test::round_bf16(3.f * normal(rng)) : 3.f * normal(rng);
+    std::vector<Bf16> skip16(n), branch16(n);
+    for (size_t i = 0; i < n; ++i) skip16[i] = to_bf16(skip[i]), branch16[i] = to_bf16(branch[i]);
+    std::vector<Bf16> weight = random_bf16(width, rng, 0.2f, 1.f);
+    DeviceBuffer d_skip = k.skip_f32 ? device_copy(skip) : device_copy(skip16);
+    DeviceBuffer d_branch = k.branch == Branch::bf16 ? device_copy(branch16) : device_copy(branch);
+    DeviceBuffer d_weight = device_copy(weight);
+    DeviceBuffer d_out32 = device_copy(std::vector<float>(n, NAN));
+    DeviceBuffer d_out16 = device_copy(std::vector<Bf16>(size_t(n_rows) * width, 0xffff));
+    m1::kernels::gpu::ResidualRmsNormArgs args;
+    args.n_rows = n_rows, args.width = width, args.skip_stride = stride, args.branch_stride = stride;
+    if (k.skip_f32) args.skip_f32 = static_cast<const float *>(d_skip.data());
+    else args.skip = static_cast<const Bf16 *>(d_skip.data());
+    if (k.branch == Branch::f32) args.branch_f32 = static_cast<const float *>(d_branch.data());
+    if (k.branch == Branch::bf16) args.branch = static_cast<const Bf16 *>(d_branch.data());
+    args.alpha = alpha, args.beta = beta, args.weight = static_cast<const Bf16 *>(d_weight.data()), args.eps = 1e-5f;
+    float * out32 = k.in_place ? static_cast<float *>(d_skip.data()) : static_cast<float *>(d_out32.data());
+    args.out_f32 = out32, args.out_f32_stride = stride;
+    if (k.bf16_copy) args.out = static_cast<Bf16 *>(d_out16.data()), args.out_stride = width;
+    m1::Status status = m1::kernels::gpu::residual_rms_norm(args, nullptr);
+    ASSERT_TRUE(status.ok()) << status.message();
+    std::vector<float> got32 = host_copy<float>(k.in_place ? d_skip : d_out32, n);
+    std::vector<Bf16> got16 = host_copy<Bf16>(d_out16, size_t(n_rows) * width);
+    ASSERT_FALSE(got32.empty() || got16.empty());
+    int misses32 = 0, misses16 = 0;
+    for (int r = 0; r < n_rows; ++r) {
+      std::vector<double> x(width), size(width);
+      double sum_sq = 0;
+      for (int c = 0; c < width; ++c) {
+        const size_t i = size_t(r) * stride + c;
+        const double b = k.branch == Branch::none ? 0.0 : beta * double(branch[i]);
+        x[c] = alpha * double(skip[i]) + b;
+        size[c] = std::abs(alpha * double(skip[i])) + std::abs(b);
+        sum_sq += x[c] * x[c];
+      }
+      const double rstd = 1.0 / std::sqrt(sum_sq / width + 1e-5);
+      for (int c = 0; c < width; ++c) {
+        const double w = from_bf16(weight[c]), want = x[c] * rstd * w, slack = 1e-5 * size[c] * rstd * std::abs(w);
+        const double g32 = got32[size_t(r) * stride + c];
+        misses32 += !(std::abs(g32 - want) <= slack);
+        if (k.bf16_copy) {
+          const double g16 = from_bf16(got16[size_t(r) * width + c]);
+          misses16 += !(std::abs(g16 - want) <= kOneRounding * std::abs(want) + slack);
+        } else {
+          misses16 += got16[size_t(r) * width + c] != 0xffff;  // no bf16 copy asked for: untouched
+        }
+      }
+    }
+    EXPECT_EQ(misses32, 0);
+    EXPECT_EQ(misses16, 0);
+  }
+}
+
+TEST(NormGpu, ResidualRmsNormRejectsAmbiguousInputs) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  DeviceBuffer rows = device_copy(std::vector<float>(64, 1.f)), weight = device_copy(std::vector<Bf16>(8, 0x3f80));
+  m1::kernels::gpu::ResidualRmsNormArgs args;
+  args.n_rows = 2, args.width = 8, args.skip_stride = 8, args.branch_stride = 8;
+  args.skip = static_cast<const Bf16 *>(rows.data()), args.skip_f32 = static_cast<const float *>(rows.data());
+  args.weight = static_cast<const Bf16 *>(weight.data());
+  args.out_f32 = static_cast<float *>(rows.data()) + 32, args.out_f32_stride = 8;
+  m1::Status both = m1::kernels::gpu::residual_rms_norm(args, nullptr);
+  EXPECT_NE(both.message().find("exactly one of skip and skip_f32"), std::string::npos) << both.message();
+  args.skip = nullptr, args.out_f32 = nullptr;
+  m1::Status no_out = m1::kernels::gpu::residual_rms_norm(args, nullptr);
+  EXPECT_NE(no_out.message().find("neither out nor out_f32"), std::string::npos) << no_out.message();
+}
+
 TEST(NormGpu, GatedRmsNormMatchesFloat64) {
   std::string reason = m1::test::gpu_unavailable_reason();
   if (!reason.empty()) GTEST_SKIP() << reason;

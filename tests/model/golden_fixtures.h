@@ -25,7 +25,8 @@ constexpr double kLogitTolerance = 1e-4;
 
 struct GoldenSequence {
   std::vector<int32_t> tokens;
-  std::vector<float> logits;  // [n_tokens, vocab]
+  std::vector<float> logits;       // [n_tokens, vocab]
+  std::vector<float> router_gaps;  // [n_tokens]: smallest float64 router-logit gap at the top-k edge
 };
 
 struct GoldenFixture {
@@ -67,7 +68,9 @@ inline std::vector<GoldenFixture> load_golden_fixtures() {
     fx.shards = f["shards"];
     for (const auto & s : f["sequences"])
       fx.sequences.push_back({read_tokens(fx.folder + "/" + s["tokens"].get<std::string>()),
-                              read_floats(fx.folder + "/" + s["logits"].get<std::string>())});
+                              read_floats(fx.folder + "/" + s["logits"].get<std::string>()),
+                              s.contains("router_gaps") ? read_floats(fx.folder + "/" + s["router_gaps"].get<std::string>())
+                                                        : std::vector<float>{}});
     fixtures.push_back(std::move(fx));
   }
   return fixtures;

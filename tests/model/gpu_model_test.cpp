@@ -1,4 +1,4 @@
-// The GPU forward (bf16 weights and activations, fp32 accumulation, fp32 router and LM head)
+// The GPU forward (bf16 weights and GEMM inputs, fp32 accumulation, residual stream, router and LM head)
 // against the float64 transformers goldens of tests/data/model, against itself (chunked prefill
 // and decode vs one-shot) and against the CPU model, through the library and `m1 logits --device
 // cuda`. Skipped, with the reason, without a CUDA build or device.
@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "model/gpu_model.h"
 #include "model/model.h"
@@ -21,52 +23,87 @@ using m1::GpuModel;
 using m1::GpuSequenceInput;
 using m1::LogitRows;
 
-// bf16 activations (8 bits of mantissa, ~4e-3 relative per rounding) through 2-4 layers of norms,
-// projections and experts. The bounds for bf16 compute are 2e-2 per position and 99%
-// argmax agreement; on these tiny fixtures (D 32-64, router margins down to 8e-5, top-1 of 2
-// experts in one) bf16 rounding flips the expert choice at a few positions, which moves those
-// positions' logits by 5-35%: GPU chunked vs GPU one-shot differ there just as much as GPU vs the
-// goldens. Measured on H100 (2026-11-26): 98.6-99.1% of positions within 2e-2, argmax agreement
-// 97.8-98.6%, worst position 0.36. The bounds below hold those with a small margin; a wrong layer
-// (a missing scale, a misplaced head) moves every position, far past them.
+// The bar for the GPU (bf16 weights and GEMM inputs, fp32 accumulation, fp32 residual
+// stream, router and LM head) against the float64 goldens: every position within 2e-2 relative
+// error, argmax agreeing at >= 99% of positions. Why that holds: a bf16 GEMM input costs one
+// rounding (<= 2^-9 relative), and the few bf16 stores between a layer's input and its fp32 branch
+// output add a few 1e-3 to each branch; the fp32 residual stream does not compound them (alpha
+// ~3.6 times each layer's rounding, as the bf16 stream this path had before did). The fp16
+// fixture's weights also lose 3 mantissa bits on the way to the device (bf16 weights are the
+// spec): ~9e-3 on their own. Measured on H100 (2026-11-26): worst 5.9e-3 on the bf16 fixtures,
+// 1.1e-2 on the fp16 one, outside the positions below.
+//
+// One exemption, by the reference alone: a position whose float64 routing is decided by a
+// router-logit gap under kUndecidedGap (the k-th vs the (k+1)-th expert, smallest over the layers,
+// tests/data/model/*/router_gaps_*.f32) is one that bf16 GEMM inputs cannot decide: they move a
+// router-logit gap by 4e-3 to 1e-2 at a typical position (tests/reference/gpu_precision_model.py),
+// and fp16 -> bf16 weight rounding alone moves hf_mha_fp16_two_shards' by up to 1e-2. There a
+// different expert and a 5-35% different row is as right as the golden's. 4 of the 709 golden
+// positions are below it, and 2 do flip on H100 (hf_mha_fp16_two_shards seq 0 position 11: gap
+// 1.45e-3, error 0.34; hf_gqa_partial_rotary seq 0 position 41 in chunks of 7: gap 4.26e-3, error
+// 4.8e-2). They are held to kFlippedExpert (one expert's share of the row, not a broken layer) and
+// still count for the argmax agreement. The goldens were drawn with routing margins safe for fp32
+// (make_model_goldens.py); margins safe for bf16 at every one of 530 positions cannot be drawn with
+// these routers.
+//
+// Argmax: orig_three_shards_long's sequence 0 has positions whose top-2 logits differ by 2.6e-5 of
+// the row norm, under bf16 noise, so a few of its 530 may disagree: 99% allows 7 of 709.
+// A wrong layer (a missing scale, a misplaced head) moves every position, far past 2e-2.
 constexpr double kGpuTolerance = 2e-2;
-constexpr double kWithinTolerance = 0.98;  // share of positions within kGpuTolerance
-constexpr double kArgmaxAgreement = 0.97;
-constexpr double kWorstPosition = 0.5;    // a routing flip of a whole expert, not more
+constexpr double kArgmaxAgreement = 0.99;
+constexpr double kUndecidedGap = 5e-3;
+constexpr double kFlippedExpert = 0.5;
 
-// Per-position comparison that accumulates over calls: worst relative error, positions within the
-// tolerance, argmax matches.
+// Per-position comparison that accumulates over calls, per fixture (the first word of `what`) and
+// in all: worst relative error (outside undecided positions), argmax matches, undecided positions.
 struct Agreement {
-  double worst = 0;
-  int positions = 0, within = 0, argmax_same = 0;
+  struct Tally {
+    double worst = 0, worst_undecided = 0;
+    int positions = 0, argmax_same = 0, undecided = 0;
+  };
+  Tally all;
+  std::map<std::string, Tally> per_fixture;
 
+  // `gaps`: the golden sequence's router gaps, indexed by position (empty: none exempt).
   void add(const std::vector<float> & actual, const std::vector<float> & expected, int vocab, int first_row,
-           int n_rows, const std::string & what) {
+           int n_rows, const std::string & what, const std::vector<float> & gaps) {
     ASSERT_EQ(actual.size(), size_t(n_rows) * vocab) << what;
+    Tally & fixture = per_fixture[what.substr(0, what.find(' '))];
     for (int r = 0; r < n_rows; ++r) {
+      const int position = first_row + r;
       const float * a = actual.data() + size_t(r) * vocab;
-      const float * b = expected.data() + size_t(first_row + r) * vocab;
+      const float * b = expected.data() + size_t(position) * vocab;
       double num = 0, den = 0;
       for (int j = 0; j < vocab; ++j) {
         num += double(a[j] - b[j]) * (a[j] - b[j]);
         den += double(b[j]) * b[j];
       }
       const double err = std::isnan(num) ? 1e9 : std::sqrt(num / den);
-      EXPECT_LE(err, kWorstPosition) << what << ": relative error at position " << first_row + r;
-      worst = std::max(worst, err);
-      ++positions;
-      within += err <= kGpuTolerance;
-      argmax_same += (std::max_element(a, a + vocab) - a) == (std::max_element(b, b + vocab) - b);
+      const bool undecided = !gaps.empty() && gaps[size_t(position)] < kUndecidedGap;
+      const double gap = gaps.empty() ? 0.0 : gaps[size_t(position)];
+      EXPECT_LE(err, undecided ? kFlippedExpert : kGpuTolerance)
+          << what << ": relative error at position " << position << " (router-logit gap " << gap << ")";
+      const bool same = (std::max_element(a, a + vocab) - a) == (std::max_element(b, b + vocab) - b);
+      for (Tally * t : {&all, &fixture}) {
+        (undecided ? t->worst_undecided : t->worst) = std::max(undecided ? t->worst_undecided : t->worst, err);
+        ++t->positions;
+        t->argmax_same += same;
+        t->undecided += undecided;
+      }
     }
   }
   void expect_bounds(const std::string & what) const {
-    ASSERT_GT(positions, 0);
-    EXPECT_GE(double(within) / positions, kWithinTolerance)
-        << what << ": " << within << " of " << positions << " positions within " << kGpuTolerance;
-    EXPECT_GE(double(argmax_same) / positions, kArgmaxAgreement)
-        << what << ": argmax agrees at " << argmax_same << " of " << positions;
-    std::printf("%s: %d/%d positions within %.0e, worst %.3e, argmax agreement %d/%d\n", what.c_str(), within,
-                positions, kGpuTolerance, worst, argmax_same, positions);
+    ASSERT_GT(all.positions, 0);
+    EXPECT_GE(double(all.argmax_same) / all.positions, kArgmaxAgreement)
+        << what << ": argmax agrees at " << all.argmax_same << " of " << all.positions;
+    auto print = [&](const std::string & name, const Tally & t) {
+      std::printf("%s: %s: worst position %.3e, argmax agreement %d/%d (%.1f%%), undecided positions %d (worst "
+                  "%.3e)\n",
+                  what.c_str(), name.c_str(), t.worst, t.argmax_same, t.positions, 100.0 * t.argmax_same / t.positions,
+                  t.undecided, t.worst_undecided);
+    };
+    for (const auto & [name, t] : per_fixture) print(name, t);
+    print("all", all);
   }
 };
 
@@ -112,7 +149,7 @@ TEST_F(GpuModelGoldens, OneShotPrefillMatchesFloat64Goldens) {
       const auto & seq = fx.sequences[s];
       GpuMemory m = memory(*model);
       all.add(chunked(*model, m, seq.tokens, seq.tokens.size()), seq.logits, fx.vocab, 0, int(seq.tokens.size()),
-              fx.name + " seq " + std::to_string(s));
+              fx.name + " seq " + std::to_string(s), seq.router_gaps);
       EXPECT_EQ(m.n_tokens(), int64_t(seq.tokens.size()));
     }
   }
@@ -134,21 +171,21 @@ TEST_F(GpuModelGoldens, ChunkedPrefillAndDecodeMatchOneShotAndGoldens) {
       GpuMemory m = memory(*model);
       const std::vector<float> got = chunked(*model, m, seq.tokens, chunk);
       const std::string what = fx.name + " chunk " + std::to_string(chunk);
-      goldens.add(got, seq.logits, fx.vocab, 0, n, what);
-      self.add(got, one_shot, fx.vocab, 0, n, what + " vs one-shot");
+      goldens.add(got, seq.logits, fx.vocab, 0, n, what, seq.router_gaps);
+      self.add(got, one_shot, fx.vocab, 0, n, what + " vs one-shot", seq.router_gaps);
     }
     GpuMemory m = memory(*model);
     const int prefill = n / 3;
     GpuSequenceInput in{&m, std::span<const int32_t>(seq.tokens).first(prefill), LogitRows::last};
     auto out = model->forward(std::span<const GpuSequenceInput>(&in, 1));
     ASSERT_TRUE(out.ok()) << out.status().message();
-    goldens.add((*out)[0].values, seq.logits, fx.vocab, prefill - 1, 1, fx.name + " prefill");
+    goldens.add((*out)[0].values, seq.logits, fx.vocab, prefill - 1, 1, fx.name + " prefill", seq.router_gaps);
     for (int t = prefill; t < n; ++t) {
       GpuSequenceInput step{&m, std::span<const int32_t>(seq.tokens).subspan(t, 1), LogitRows::last};
       auto logits = model->forward(std::span<const GpuSequenceInput>(&step, 1));
       ASSERT_TRUE(logits.ok()) << logits.status().message();
-      goldens.add((*logits)[0].values, seq.logits, fx.vocab, t, 1, fx.name + " decode");
-      self.add((*logits)[0].values, one_shot, fx.vocab, t, 1, fx.name + " decode vs one-shot");
+      goldens.add((*logits)[0].values, seq.logits, fx.vocab, t, 1, fx.name + " decode", seq.router_gaps);
+      self.add((*logits)[0].values, one_shot, fx.vocab, t, 1, fx.name + " decode vs one-shot", seq.router_gaps);
     }
   }
   goldens.expect_bounds("gpu chunked/decode vs goldens");
@@ -179,8 +216,8 @@ TEST_F(GpuModelGoldens, BatchedSequencesAtDifferentStagesMatchGoldens) {
       pa += na;
       pb += nb;
     }
-    all.add(la, a.logits, fx.vocab, 0, int(a.tokens.size()), fx.name + " batched prefill");
-    all.add(lb, b.logits, fx.vocab, 0, int(b.tokens.size()), fx.name + " batched decode");
+    all.add(la, a.logits, fx.vocab, 0, int(a.tokens.size()), fx.name + " batched prefill", a.router_gaps);
+    all.add(lb, b.logits, fx.vocab, 0, int(b.tokens.size()), fx.name + " batched decode", b.router_gaps);
     EXPECT_EQ(idle.n_tokens(), 0);
   }
   all.expect_bounds("gpu batched vs goldens");
@@ -201,7 +238,7 @@ TEST_F(GpuModelGoldens, MatchesCpuModel) {
     ASSERT_TRUE(cpu_logits.ok()) << cpu_logits.status().message();
     GpuMemory m = memory(*gpu_model);
     all.add(chunked(*gpu_model, m, seq.tokens, 7), (*cpu_logits)[0].values, fx.vocab, 0, int(seq.tokens.size()),
-            fx.name + " gpu vs cpu");
+            fx.name + " gpu vs cpu", seq.router_gaps);
   }
   all.expect_bounds("gpu vs cpu model");
 }
@@ -239,7 +276,8 @@ TEST_F(GpuModelGoldens, LogitsCommandOnCudaWholeAndChunked) {
                                           " --tokens " + fx.folder + "/tokens_0.txt --out " + out_path + " " + chunk);
       ASSERT_EQ(result.exit_code, 0) << result.err;
       all.add(m1::test::read_floats(out_path), fx.sequences[0].logits, fx.vocab, 0,
-              int(fx.sequences[0].tokens.size()), fx.name + " m1 logits --device cuda " + chunk);
+              int(fx.sequences[0].tokens.size()), fx.name + " m1 logits --device cuda " + chunk,
+              fx.sequences[0].router_gaps);
     }
   }
   all.expect_bounds("m1 logits --device cuda vs goldens");
@@ -248,6 +286,22 @@ TEST_F(GpuModelGoldens, LogitsCommandOnCudaWholeAndChunked) {
 }  // namespace
 
 namespace {
+
+// The exemption above stays narrow: every golden sequence carries its router gaps, and under 1% of
+// all positions fall below kUndecidedGap (4 of 709 when written).
+TEST(GoldenRouterGaps, FewPositionsAreUndecided) {
+  int positions = 0, undecided = 0;
+  for (const auto & fx : m1::test::load_golden_fixtures())
+    for (const auto & seq : fx.sequences) {
+      ASSERT_EQ(seq.router_gaps.size(), seq.tokens.size()) << fx.name;
+      positions += int(seq.tokens.size());
+      undecided += int(std::count_if(seq.router_gaps.begin(), seq.router_gaps.end(),
+                                     [](float gap) { return !(gap >= kUndecidedGap); }));
+    }
+  EXPECT_GT(positions, 0);
+  EXPECT_LE(undecided, positions / 100) << undecided << " of " << positions << " positions have router gaps under "
+                                        << kUndecidedGap;
+}
 
 // Where no GPU can run (CI), `m1 logits --device cuda` fails with one line that says why.
 TEST(LogitsCommandCudaUnavailable, FailsWithOneLineReason) {

@@ -7,6 +7,9 @@ What it writes (under --out, normally tests/data/model/):
   <fixture>/*.safetensors        single file, or shards + model.safetensors.index.json
   <fixture>/tokens_<k>.txt       whitespace-separated token ids of sequence k
   <fixture>/logits_<k>.f32       float32 little-endian [n_tokens x vocab]: the reference logits
+  <fixture>/router_gaps_<k>.f32  float32 [n_tokens]: per position the smallest float64 router-logit
+                                 gap between the k-th and (k+1)-th expert over the layers (the GPU
+                                 tests exempt positions whose routing bf16 compute cannot decide)
 
 How the reference is made (M1_SPEC.md section 5):
   * Weights are drawn in float32 from a fixed seed, rounded to the storage dtype (bf16 or fp16;
@@ -308,9 +311,14 @@ def oracle_softmax_attention(fx, W, p, a):
     return o.reshape(n, H * d) @ W[p + "self_attn.o_proj.weight"].T
 
 
-def oracle_moe(fx, W, p, b, margins):
+def oracle_moe(fx, W, p, b, margins, gaps=None):
+    """gaps (optional, [n]): lowered to each position's router-logit gap between the k-th and the
+    (k+1)-th expert of this layer."""
     F, k = fx["ffn"], fx["top_k"]
     logits = b @ W[p + "mlp.gate.weight"].T
+    if gaps is not None and k < fx["experts"]:
+        ranked = -np.sort(-logits, axis=1)
+        np.minimum(gaps, ranked[:, k - 1] - ranked[:, k], out=gaps)
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     out = np.zeros_like(b)
@@ -326,7 +334,7 @@ def oracle_moe(fx, W, p, b, margins):
     return out
 
 
-def oracle_logits(fx, W, tokens):
+def oracle_logits(fx, W, tokens, gaps=None):
     margins = []
     x = W["model.embed_tokens.weight"][np.asarray(tokens)]
     for l, kind in enumerate(fx["kinds"]):
@@ -339,9 +347,40 @@ def oracle_logits(fx, W, tokens):
             alpha, beta = fx["full"]
             attn = oracle_softmax_attention(fx, W, p, a)
         b = rms(alpha * a + beta * attn, W[p + "post_attention_layernorm.weight"], fx["eps"])
-        x = fx["mlp"][0] * b + fx["mlp"][1] * oracle_moe(fx, W, p, b, margins)
+        x = fx["mlp"][0] * b + fx["mlp"][1] * oracle_moe(fx, W, p, b, margins, gaps)
     h = rms(x, W["model.norm.weight"], fx["eps"])
     return h @ W["lm_head.weight"].T, (min(margins) if margins else 1.0)
+
+
+def router_logit_gaps(fx, W, tokens):
+    """Per position, the smallest float64 router-logit gap between the k-th and (k+1)-th expert over
+    all layers (1e30 where every expert is used). Where it is below the router-logit error of bf16
+    compute, a bf16 engine may route the position differently (tests/model/gpu_model_test.cpp)."""
+    gaps = np.full(len(tokens), 1e30)
+    oracle_logits(fx, W, tokens, gaps)
+    return gaps
+
+
+def write_router_gaps(folder, entry, fx, W):
+    for k, seq in enumerate(entry["sequences"]):
+        tokens = [int(t) for t in open(os.path.join(folder, seq["tokens"])).read().split()]
+        seq["router_gaps"] = f"router_gaps_{k}.f32"
+        write_floats(os.path.join(folder, seq["router_gaps"]), router_logit_gaps(fx, W, tokens))
+
+
+def add_router_gaps(out):
+    """--router-gaps-only: adds router_gaps_<k>.f32 to the fixtures already in `out` (tokens and
+    logits untouched; numpy only)."""
+    path = os.path.join(out, "fixtures.json")
+    index = json.load(open(path))
+    by_name = {fx["name"]: fx for fx in FIXTURES}
+    for entry in index["fixtures"]:
+        fx = by_name[entry["name"]]
+        W = {name: value for name, (_, _, value) in make_weights(fx).items()}
+        write_router_gaps(os.path.join(out, fx["name"]), entry, fx, W)
+    with open(path, "w") as f:
+        json.dump(index, f, indent=2)
+    return 0
 
 
 def argmax_margin(logits):
@@ -535,7 +574,11 @@ def main():
     parser.add_argument("--oracle-only", action="store_true",
                         help="no torch: logits from the numpy implementation only")
     parser.add_argument("--only", default="", help="comma-separated fixture names")
+    parser.add_argument("--router-gaps-only", action="store_true",
+                        help="only add router_gaps_<k>.f32 to the fixtures already in --out")
     args = parser.parse_args()
+    if args.router_gaps_only:
+        return add_router_gaps(args.out)
 
     reference = None if args.oracle_only else TransformersReference()
     wanted = set(filter(None, args.only.split(",")))
@@ -577,6 +620,7 @@ def main():
                 f.write(" ".join(str(t) for t in tokens) + "\n")
             write_floats(os.path.join(folder, seq["logits"]), golden)
             entry["sequences"].append(seq)
+        write_router_gaps(folder, entry, fx, W)
         summary.append(entry)
 
     source = ("numpy float64 implementation only (--oracle-only: provisional, not the reference)"
