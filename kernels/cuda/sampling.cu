@@ -7,7 +7,8 @@
 // pass summing the mass (and count) of the members under the current prefix per next digit, the
 // digits taken from the most likely down, until one member is left. No sort, no atomics: per
 // thread sums in a fixed order, then a fixed reduction tree, so a row always gives the same
-// answer.
+// answer. A block's passes are bound by the latency of its loads: the loops over the row are
+// unrolled so each thread has several loads in flight (the order of its sums is unchanged).
 #include <cuda_runtime.h>
 
 #include <string>
@@ -22,6 +23,7 @@ namespace {
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
 constexpr int kDigits = 16;  // 4 bits per radix pass
+constexpr int kLoads = 4;    // loads in flight per thread in the radix passes
 constexpr unsigned kFull = 0xffffffffu;
 
 __device__ std::uint32_t ordered_bits(float f) {
@@ -109,15 +111,34 @@ __device__ bool find_boundary(const Row & row, Member member, Weight weight, dou
     const int shift = 60 - bits;
     double m[kDigits] = {};
     int c[kDigits] = {};
-    for (int i = threadIdx.x; i < row.vocab; i += kThreads) {
-      const std::uint64_t key = row.key(i);
-      if (bits > 0 && (key >> (64 - bits)) != (prefix >> (64 - bits))) continue;
-      if (!member(i, key)) continue;
-      const int digit = int(key >> shift) & (kDigits - 1);
-      const double w = weight(i);
+    // kLoads ids per thread at a time, loaded before any is used; each thread still visits its
+    // ids (threadIdx.x + n * kThreads) in increasing order, so its sums do not change.
+    for (int base = threadIdx.x; base < row.vocab; base += kLoads * kThreads) {
+      float logit[kLoads];
 #pragma unroll
-      for (int d = 0; d < kDigits; ++d)
-        if (d == digit) m[d] += w, c[d] += 1;
+      for (int u = 0; u < kLoads; ++u) {
+        const int i = base + u * kThreads;
+        logit[u] = i < row.vocab ? row.logits[i] : 0.0f;
+      }
+      bool take[kLoads];
+      int digit[kLoads];
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        const int i = base + u * kThreads;
+        const std::uint64_t key = make_key(logit[u], i);
+        take[u] = i < row.vocab && (bits == 0 || (key >> (64 - bits)) == (prefix >> (64 - bits))) && member(i, key);
+        digit[u] = int(key >> shift) & (kDigits - 1);
+      }
+      double w[kLoads];
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) w[u] = take[u] ? weight(base + u * kThreads) : 0.0;
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        if (!take[u]) continue;
+#pragma unroll
+        for (int d = 0; d < kDigits; ++d)
+          if (d == digit[u]) m[d] += w[u], c[d] += 1;
+      }
     }
     block_sums(m, c, sh);
     int found = -1;
@@ -137,6 +158,7 @@ __device__ bool find_boundary(const Row & row, Member member, Weight weight, dou
     if (c[found] == 1) {  // one member left under the prefix: take its key
       const int kept = bits + 4;
       std::uint64_t best = 0;
+      #pragma unroll 4
       for (int i = threadIdx.x; i < row.vocab; i += kThreads) {
         const std::uint64_t key = row.key(i);
         if ((key >> (64 - kept)) == (prefix >> (64 - kept)) && member(i, key)) best = key;
@@ -160,6 +182,7 @@ __device__ int sample_one(const Row & row, const SampleRowParams & p, std::uint6
     find_boundary(row, allowed, [](int) { return 1.0; }, double(p.top_k), false, kth, sh);
   const double max_z = double(key_value(best)) / temperature;
   double sum = 0.0;
+  #pragma unroll 4
   for (int i = threadIdx.x; i < row.vocab; i += kThreads) {
     const bool in = row.ok(i) && row.key(i) >= kth;
     e[i] = in ? exp(double(row.logits[i]) / temperature - max_z) : 0.0;
@@ -179,6 +202,7 @@ __device__ int sample_one(const Row & row, const SampleRowParams & p, std::uint6
   };
   double total = 0.0;
   std::uint64_t last = ~std::uint64_t(0);
+  #pragma unroll 4
   for (int i = threadIdx.x; i < row.vocab; i += kThreads) {
     const std::uint64_t key = row.key(i);
     if (!kept(i, key)) continue;
@@ -199,6 +223,7 @@ __global__ void __launch_bounds__(kThreads) sample_rows_kernel(SampleArgs a) {
   const SampleRowParams p = a.params[r];
   std::uint64_t best = 0;
   int n_allowed = 0;
+  #pragma unroll 4
   for (int i = threadIdx.x; i < row.vocab; i += kThreads) {
     if (!row.ok(i)) continue;
     const std::uint64_t key = row.key(i);
@@ -218,6 +243,7 @@ __global__ void __launch_bounds__(kThreads) sample_rows_kernel(SampleArgs a) {
   }
   const double max_logit = double(key_value(best));
   double sum = 0.0;
+  #pragma unroll 4
   for (int i = threadIdx.x; i < row.vocab; i += kThreads)
     if (row.ok(i)) sum += exp(double(row.logits[i]) - max_logit);
   const double log_norm = max_logit + log(block_sum(sum, sh));
@@ -231,6 +257,7 @@ __global__ void __launch_bounds__(kThreads) sample_rows_kernel(SampleArgs a) {
   std::uint64_t previous = ~std::uint64_t(0);
   for (int t = 0; t < a.n_top; ++t) {
     std::uint64_t next = 0;
+    #pragma unroll 4
     for (int i = threadIdx.x; i < row.vocab; i += kThreads) {
       if (!row.ok(i)) continue;
       const std::uint64_t key = make_key(float(double(row.logits[i]) - log_norm), i);
