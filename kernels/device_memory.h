@@ -35,4 +35,8 @@ private:
   int device_ = -1;
 };
 
+// Makes `device` the calling thread's current CUDA device (kernels launch there). Threads other
+// than the one that allocated some buffers call this before launching work on them.
+Status make_device_current(int device);
+
 }  // namespace m1::kernels

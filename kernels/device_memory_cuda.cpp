@@ -57,4 +57,9 @@ Status DeviceBuffer::download(void * host, size_t n_bytes) const {
   return {};
 }
 
+Status make_device_current(int device) {
+  M1_CUDA_STATUS(cudaSetDevice(device));
+  return {};
+}
+
 }  // namespace m1::kernels

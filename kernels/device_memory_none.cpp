@@ -16,4 +16,8 @@ Expected<DeviceBuffer> DeviceBuffer::allocate(int, size_t) {
 Status DeviceBuffer::upload(const void *, size_t) { return Status::error("device memory: no buffer"); }
 Status DeviceBuffer::download(void *, size_t) const { return Status::error("device memory: no buffer"); }
 
+Status make_device_current(int) {
+  return Status::error(std::string("device memory: built without CUDA (") + M1_CUDA_REASON + ")");
+}
+
 }  // namespace m1::kernels

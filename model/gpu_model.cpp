@@ -1,5 +1,6 @@
 // Opening a GpuModel (config, checkpoint, weights on the device, state and K/V pools) and the
-// per-sequence GpuMemory: a lightning state slot and the K/V pages it has taken so far.
+// per-sequence GpuMemory: a lightning state slot and the K/V pages it holds so far (a full page
+// may be held by several memories after a fork: pages are reference counted).
 #include "model/gpu_model.h"
 
 #include <filesystem>
@@ -17,6 +18,7 @@ namespace gpu = kernels::gpu;
 struct GpuMemoryPool {
   std::vector<int> free_slots;
   std::vector<int32_t> free_pages;
+  std::vector<int> page_refs;  // per page: memories holding it
   const void * owner = nullptr;  // the GpuModel, for "memory of another model" checks
 };
 
@@ -43,7 +45,8 @@ GpuMemory & GpuMemory::operator=(GpuMemory && other) noexcept {
 void GpuMemory::release() {
   if (!pool_) return;
   if (slot_ >= 0) pool_->free_slots.push_back(slot_);
-  pool_->free_pages.insert(pool_->free_pages.end(), pages_.begin(), pages_.end());
+  for (int32_t page : pages_)
+    if (--pool_->page_refs[size_t(page)] == 0) pool_->free_pages.push_back(page);
   pool_.reset();
   slot_ = -1;
   pages_.clear();
@@ -100,10 +103,11 @@ Status GpuModel::allocate_pools() {
   pool_->owner = this;
   for (int s = options_.max_sequences - 1; s >= 0; --s) pool_->free_slots.push_back(s);
   for (int p = n_pages - 1; p >= 0; --p) pool_->free_pages.push_back(p);
+  pool_->page_refs.assign(size_t(n_pages), 0);
   return {};
 }
 
-Expected<GpuMemory> GpuModel::new_memory() {
+Expected<GpuMemory> GpuModel::take_slot() {
   if (pool_->free_slots.empty())
     return Status::error("gpu model: all " + std::to_string(options_.max_sequences) +
                          " sequence slots are in use (raise max_sequences)");
@@ -111,20 +115,131 @@ Expected<GpuMemory> GpuModel::new_memory() {
   memory.pool_ = pool_;
   memory.slot_ = pool_->free_slots.back();
   pool_->free_slots.pop_back();
-  const size_t slot_bytes = size_t(weights_.geometry.heads) * 128 * 128 * sizeof(float);
+  return memory;
+}
+
+// One lightning layer's fp32 [H, 128, 128] state of one slot.
+static size_t layer_slot_bytes(const GpuGeometry & g) { return size_t(g.heads) * 128 * 128 * sizeof(float); }
+
+char * GpuModel::slot_state(int lightning_layer, int slot) const {
+  return static_cast<char *>(states_.data()) +
+         (size_t(lightning_layer) * options_.max_sequences + size_t(slot)) * layer_slot_bytes(weights_.geometry);
+}
+
+// One page of one softmax layer's K (or V) pool: bf16 [64, Hkv, 128].
+static size_t layer_page_bytes(const GpuGeometry & g) { return size_t(GpuModel::kPageTokens) * g.kv_heads * 128 * 2; }
+
+char * GpuModel::page_data(const kernels::DeviceBuffer & pool, int32_t page) const {
+  return static_cast<char *>(pool.data()) + size_t(page) * layer_page_bytes(weights_.geometry);
+}
+
+size_t GpuModel::slot_bytes() const {
+  return (lightning_index_.size() - k_pages_.size()) * layer_slot_bytes(weights_.geometry);
+}
+
+size_t GpuModel::page_bytes() const { return 2 * k_pages_.size() * layer_page_bytes(weights_.geometry); }
+
+const void * GpuModel::page_address(int32_t page) const {
+  return k_pages_.empty() ? nullptr : page_data(k_pages_[0], page);
+}
+
+int GpuModel::free_slots() const { return int(pool_->free_slots.size()); }
+int GpuModel::free_pages() const { return int(pool_->free_pages.size()); }
+
+Expected<GpuMemory> GpuModel::new_memory() {
+  Expected<GpuMemory> memory = take_slot();
+  if (!memory) return memory.status();
+  for (size_t i = 0; i < lightning_index_.size(); ++i)
+    if (config_.layer_kinds[i] == LayerKind::lightning)
+      M1_RETURN_IF_ERROR(gpu::fill_zero(slot_state(lightning_index_[i], memory->slot_),
+                                        layer_slot_bytes(weights_.geometry), nullptr));
+  return memory;
+}
+
+// Gives `copy` (no pages yet) the K/V of `source`: full pages shared, the partly filled last
+// page copied into a free page.
+Status GpuModel::share_pages(const GpuMemory & source, GpuMemory & copy) {
+  const bool partial = source.n_tokens_ % kPageTokens != 0;
+  if (partial && pool_->free_pages.empty())
+    return Status::error("gpu model: no free K/V page for the forked sequence's last page (raise max_cached_tokens)");
+  copy.n_tokens_ = source.n_tokens_;
+  copy.pages_ = source.pages_;
+  const size_t shared = partial ? source.pages_.size() - 1 : source.pages_.size();
+  for (size_t p = 0; p < shared; ++p) ++pool_->page_refs[size_t(source.pages_[p])];
+  if (!partial) return {};
+  const int32_t page = pool_->free_pages.back();
+  pool_->free_pages.pop_back();
+  pool_->page_refs[size_t(page)] = 1;
+  copy.pages_.back() = page;
+  const size_t bytes = layer_page_bytes(weights_.geometry);
+  for (const auto * pools : {&k_pages_, &v_pages_})
+    for (const kernels::DeviceBuffer & pool : *pools)
+      M1_RETURN_IF_ERROR(
+          gpu::copy_2d(page_data(pool, page), bytes, page_data(pool, source.pages_.back()), bytes, bytes, 1, nullptr));
+  return {};
+}
+
+Expected<GpuMemory> GpuModel::fork_memory(const GpuMemory & source) {
+  if (source.pool_ != pool_ || source.slot_ < 0)
+    return Status::error("gpu model: fork of a memory this model did not make, or one without a slot");
+  if (source.n_tokens_ % kPageTokens != 0 && pool_->free_pages.empty())
+    return Status::error("gpu model: no free K/V page for the forked sequence's last page (raise max_cached_tokens)");
+  Expected<GpuMemory> copy = take_slot();
+  if (!copy) return copy.status();
   for (size_t i = 0; i < lightning_index_.size(); ++i) {
     if (config_.layer_kinds[i] != LayerKind::lightning) continue;
-    char * base = static_cast<char *>(states_.data()) +
-                  (size_t(lightning_index_[i]) * options_.max_sequences + size_t(memory.slot_)) * slot_bytes;
-    M1_RETURN_IF_ERROR(gpu::fill_zero(base, slot_bytes, nullptr));
+    const size_t bytes = layer_slot_bytes(weights_.geometry);
+    M1_RETURN_IF_ERROR(gpu::copy_2d(slot_state(lightning_index_[i], copy->slot_), bytes,
+                                    slot_state(lightning_index_[i], source.slot_), bytes, bytes, 1, nullptr));
   }
-  return memory;
+  M1_RETURN_IF_ERROR(share_pages(source, *copy));
+  return copy;
+}
+
+Expected<GpuMemory> GpuModel::fork_pages(const GpuMemory & source) {
+  if (source.pool_ != pool_) return Status::error("gpu model: fork of a memory this model did not make");
+  GpuMemory copy;
+  copy.pool_ = pool_;
+  M1_RETURN_IF_ERROR(share_pages(source, copy));
+  return copy;
+}
+
+Status GpuModel::download_states(const GpuMemory & memory, std::span<std::uint8_t> out) const {
+  if (memory.pool_ != pool_ || memory.slot_ < 0 || out.size() != slot_bytes())
+    return Status::error("gpu model: download_states needs a memory of this model with a slot and " +
+                         std::to_string(slot_bytes()) + " bytes of room");
+  const size_t bytes = layer_slot_bytes(weights_.geometry);
+  for (size_t i = 0; i < lightning_index_.size(); ++i)
+    if (config_.layer_kinds[i] == LayerKind::lightning)
+      M1_RETURN_IF_ERROR(gpu::copy_to_host(out.data() + size_t(lightning_index_[i]) * bytes,
+                                           slot_state(lightning_index_[i], memory.slot_), bytes));
+  return {};
+}
+
+Status GpuModel::attach_slot(GpuMemory & memory, std::span<const std::uint8_t> states) {
+  if (memory.pool_ != pool_ || memory.slot_ >= 0 || states.size() != slot_bytes())
+    return Status::error("gpu model: attach_slot needs a memory of this model without a slot and " +
+                         std::to_string(slot_bytes()) + " bytes of states");
+  if (pool_->free_slots.empty())
+    return Status::error("gpu model: all " + std::to_string(options_.max_sequences) +
+                         " sequence slots are in use (raise max_sequences)");
+  const int slot = pool_->free_slots.back();
+  const size_t bytes = layer_slot_bytes(weights_.geometry);
+  for (size_t i = 0; i < lightning_index_.size(); ++i) {
+    if (config_.layer_kinds[i] != LayerKind::lightning) continue;
+    M1_RETURN_IF_ERROR(gpu::copy_to_device(slot_state(lightning_index_[i], slot),
+                                           states.data() + size_t(lightning_index_[i]) * bytes, bytes));
+  }
+  pool_->free_slots.pop_back();
+  memory.slot_ = slot;
+  return {};
 }
 
 void GpuModel::take_pages(GpuMemory & memory, int64_t n_tokens) {
   while (int64_t(memory.pages_.size()) * kPageTokens < n_tokens) {
     memory.pages_.push_back(pool_->free_pages.back());
     pool_->free_pages.pop_back();
+    pool_->page_refs[size_t(memory.pages_.back())] = 1;
   }
 }
 
@@ -136,6 +251,7 @@ Status GpuModel::validate(std::span<const GpuSequenceInput> batch) const {
     const GpuSequenceInput & in = batch[s];
     if (!in.memory) return Status::error(where + "no memory");
     if (in.memory->pool_ != pool_) return Status::error(where + "memory was not made by this model");
+    if (in.memory->slot_ < 0) return Status::error(where + "memory has no lightning state slot (attach_slot first)");
     if (!seen.insert(in.memory).second) return Status::error(where + "its memory appears twice in the batch");
     if (in.tokens.empty() && in.logits != LogitRows::none)
       return Status::error(where + "logits asked for but no tokens given");

@@ -41,6 +41,9 @@ public:
   GpuMemory & operator=(const GpuMemory &) = delete;
 
   int64_t n_tokens() const { return n_tokens_; }
+  bool empty() const { return !pool_; }          // a moved-from or default memory
+  int slot() const { return slot_; }             // -1: pages only (GpuModel::fork_pages)
+  const std::vector<int32_t> & pages() const { return pages_; }  // K/V page per 64 tokens
 
 private:
   friend class GpuModel;
@@ -73,6 +76,44 @@ public:
   // A fresh memory (zero states, no tokens), or an error when all max_sequences slots are taken.
   Expected<GpuMemory> new_memory();
 
+  // A copy that continues exactly as `source` would: a new slot holding a device copy of its
+  // lightning states; its full K/V pages shared (reference counted: a full page is never written
+  // again) and its partly filled last page copied (the next append writes into it). Fails when
+  // no slot, or no page for that copy, is free.
+  Expected<GpuMemory> fork_memory(const GpuMemory & source);
+  // The same K/V sharing without a slot: a memory that holds pages only (it cannot run until
+  // attach_slot gives it the lightning states, kept meanwhile by the caller: download_states).
+  // What a cached snapshot needs when slots are scarce: its cost does not grow with its length.
+  Expected<GpuMemory> fork_pages(const GpuMemory & source);
+  // The slot's lightning states (every lightning layer, slot_bytes()) to host memory, and a
+  // free slot for a memory without one, filled from such bytes.
+  Status download_states(const GpuMemory & memory, std::span<std::uint8_t> out) const;
+  Status attach_slot(GpuMemory & memory, std::span<const std::uint8_t> states);
+
+  // The memory as host bytes (versioned, checksummed: the lightning slot fp32 as the kernels lay
+  // it out, then per softmax layer the bf16 K and V rows of every token), and back. A restored
+  // memory continues bit-identically. Errors name what does not match this model. A memory
+  // without a slot takes its lightning states from `host_states` (download_states' bytes).
+  Expected<std::vector<std::uint8_t>> serialize_memory(const GpuMemory & memory,
+                                                       std::span<const std::uint8_t> host_states = {}) const;
+  Expected<GpuMemory> deserialize_memory(std::span<const std::uint8_t> bytes);
+  // Whether deserialize_memory would accept the bytes (slots and pages aside): their token count.
+  Expected<int64_t> check_serialized(std::span<const std::uint8_t> bytes) const;
+  // serialize_memory of a fresh memory, made on the host.
+  std::vector<std::uint8_t> empty_memory_bytes() const;
+  // The size serialize_memory gives for a memory of n_tokens.
+  size_t serialized_bytes(int64_t n_tokens) const;
+
+  // Device bytes: one slot's lightning states (every lightning layer), and one K/V page (K and V
+  // of every softmax layer).
+  size_t slot_bytes() const;
+  size_t page_bytes() const;
+  // A device address that identifies page `page` while it is held (for shared-block accounting).
+  const void * page_address(int32_t page) const;
+  int free_slots() const;
+  int free_pages() const;
+  int max_sequences() const { return options_.max_sequences; }
+
   // Validates the whole batch first (memories of this model, distinct, token ids in range, K/V
   // pages available), so an error leaves every memory untouched. One forward at a time.
   Expected<std::vector<SequenceLogits>> forward(std::span<const GpuSequenceInput> batch);
@@ -88,6 +129,11 @@ private:
   Status allocate_pools();
   Status validate(std::span<const GpuSequenceInput> batch) const;
   void take_pages(GpuMemory & memory, int64_t n_tokens);  // pages for n_tokens (validate checked)
+  Expected<GpuMemory> take_slot();                         // a memory with a slot, states not set
+  Status share_pages(const GpuMemory & source, GpuMemory & copy);
+  char * slot_state(int lightning_layer, int slot) const;  // fp32 [H, 128, 128] of that layer's slot
+  char * page_data(const kernels::DeviceBuffer & pool, int32_t page) const;
+  std::vector<std::uint8_t> serialized_header(int64_t n_tokens) const;
 
   ModelConfig config_;
   GpuWeights weights_;

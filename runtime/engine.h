@@ -32,12 +32,18 @@ using SessionId = std::uint64_t;
 
 struct EngineOptions {
   std::string model_dir;
-  std::vector<int> devices;  // empty = CPU
+  std::vector<int> devices;  // empty = CPU; one CUDA device index = the GPU engine (one GPU for now)
   int threads = 0;           // CPU threads for the model; 0 = all hardware threads
   bool state_cache = true;   // false: no snapshots (every new session prefills everything)
   TierBudgets cache_budgets; // bytes per tier: device (live states), host RAM, disk
   std::string state_dir;     // disk tier and its SQLite index; empty = no disk tier
   StepBudget step_budget;    // tokens and sequences per engine step
+  // GPU engine only: lightning state slots (sessions on the device and device-tier snapshots),
+  // K/V capacity in tokens over all of them (pages shared between forks count once), and the
+  // slots a fork leaves free for sessions (a fork beyond them waits in host memory).
+  int gpu_sequences = 32;
+  int64_t gpu_cached_tokens = 65536;
+  int gpu_reserved_slots = 8;
 };
 
 struct GenerateRequest {

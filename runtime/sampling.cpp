@@ -47,10 +47,10 @@ void normalize(std::vector<Candidate> & c) {
   for (Candidate & x : c) x.z /= sum;
 }
 
-Token draw(const std::vector<Candidate> & sorted_probs, SamplingRng & rng) {
+Token draw(const std::vector<Candidate> & sorted_probs, double uniform) {
   double total = 0.0;
   for (const Candidate & x : sorted_probs) total += x.z;
-  const double u = rng.uniform() * total;
+  const double u = uniform * total;
   double cumulative = 0.0;
   for (const Candidate & x : sorted_probs) {
     cumulative += x.z;
@@ -60,7 +60,7 @@ Token draw(const std::vector<Candidate> & sorted_probs, SamplingRng & rng) {
 }
 
 Token sample_id(std::span<const float> logits, const TokenMask & mask, const SamplingParams & p,
-                SamplingRng & rng) {
+                double uniform) {
   std::vector<Candidate> c = scaled_candidates(logits, mask, p.temperature);
   if (p.top_k > 0 && size_t(p.top_k) < c.size()) {
     std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), more_likely);
@@ -80,7 +80,7 @@ Token sample_id(std::span<const float> logits, const TokenMask & mask, const Sam
     while (keep < c.size() && c[keep].z >= floor) ++keep;
     c.resize(keep);
   }
-  return draw(c, rng);
+  return draw(c, uniform);
 }
 
 }  // namespace
@@ -123,10 +123,19 @@ std::vector<TokenChoice> top_choices(std::span<const float> logprobs, const Toke
   return out;
 }
 
+double sampling_uniform(const SamplingParams & params, SamplingRng & rng) {
+  return params.temperature == 0.0f ? 0.0 : rng.uniform();
+}
+
 SampledToken sample_token(std::span<const float> logits, const TokenMask & mask,
                           const SamplingParams & params, int n_top, SamplingRng & rng) {
+  return sample_token_with_uniform(logits, mask, params, n_top, sampling_uniform(params, rng));
+}
+
+SampledToken sample_token_with_uniform(std::span<const float> logits, const TokenMask & mask,
+                                       const SamplingParams & params, int n_top, double uniform) {
   SampledToken out;
-  out.id = params.temperature == 0.0f ? argmax(logits, mask) : sample_id(logits, mask, params, rng);
+  out.id = params.temperature == 0.0f ? argmax(logits, mask) : sample_id(logits, mask, params, uniform);
   const std::vector<float> logprobs = log_softmax(logits, mask);
   out.logprob = logprobs[size_t(out.id)];
   if (n_top > 0) out.top = top_choices(logprobs, mask, n_top);

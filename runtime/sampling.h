@@ -53,4 +53,12 @@ std::vector<TokenChoice> top_choices(std::span<const float> logprobs, const Toke
 SampledToken sample_token(std::span<const float> logits, const TokenMask & mask,
                           const SamplingParams & params, int n_top, SamplingRng & rng);
 
+// The one random number sample_token takes from `rng` for these parameters (none when greedy:
+// then 0 and the stream is untouched). Drawing it here and handing it to the device sampler
+// (runtime/gpu_sampler.h) reproduces sample_token's choice.
+double sampling_uniform(const SamplingParams & params, SamplingRng & rng);
+// sample_token with the draw already made.
+SampledToken sample_token_with_uniform(std::span<const float> logits, const TokenMask & mask,
+                                       const SamplingParams & params, int n_top, double uniform);
+
 }  // namespace m1

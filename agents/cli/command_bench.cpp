@@ -1,7 +1,8 @@
 // `m1 bench ...`: engine / kernel / sandbox benchmarks, one subcommand each under the `bench`
 // parent. Here: `m1 bench sessions`, the state cache's benchmark (BENCHMARKS.md, "Sessions").
 //
-// `m1 bench sessions --model DIR --turns N --tokens-per-turn T [--no-cache] [--json]` drives one
+// `m1 bench sessions --model DIR --turns N --tokens-per-turn T [--no-cache] [--json]
+// [--device cpu|cuda|cuda:N]` drives one
 // session through N turns: each appends T new random tokens and generates a few (greedy), and
 // one line per turn reports the history before the turn, the tokens computed this turn, the
 // context tokens that were not recomputed, and the turn's wall time. With --no-cache every turn
@@ -9,6 +10,7 @@
 // do for hybrid models). --measure-every K prints only turns 1, K, 2K, ...; with --no-cache the
 // turns in between advance the history through a second, cached engine without being timed, so a
 // long no-cache curve costs only its measured turns.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "agents/cli/command.h"
+#include "runtime/device_selection.h"
 #include "runtime/engine.h"
 
 namespace m1::cli {
@@ -25,6 +28,7 @@ namespace {
 
 struct SessionsBenchArgs {
   std::string model;
+  std::string device = "cpu";
   int turns = 10;
   int tokens_per_turn = 300;
   int generate = 4;
@@ -88,6 +92,13 @@ Expected<std::unique_ptr<Engine>> open_bench_engine(const SessionsBenchArgs & ar
   options.model_dir = args.model;
   options.threads = args.threads;
   options.state_cache = cache;
+  Expected<std::vector<int>> devices = parse_device_list(args.device);
+  if (!devices) return devices.status();
+  options.devices = std::move(*devices);
+  // Room on the GPU for the whole history twice over (the session and its snapshots share full
+  // K/V pages; each snapshot copies one partly filled page).
+  const int64_t history = int64_t(args.turns) * (args.tokens_per_turn + args.generate);
+  options.gpu_cached_tokens = std::max<int64_t>(options.gpu_cached_tokens, 2 * history + 64 * args.turns);
   return Engine::open(options);
 }
 
@@ -137,6 +148,7 @@ void add_bench_sessions(CLI::App & bench, CommandList & commands) {
   sub->add_option("--tokens-per-turn", args->tokens_per_turn, "new random tokens appended per turn")->required();
   sub->add_option("--generate", args->generate, "tokens generated per turn (greedy)")->capture_default_str();
   sub->add_option("--threads", args->threads, "CPU threads (0: all)")->capture_default_str();
+  sub->add_option("--device", args->device, "cpu, cuda or cuda:N (the engine on that GPU)")->capture_default_str();
   sub->add_option("--seed", args->seed, "seed of the random tokens")->capture_default_str();
   sub->add_option("--measure-every", args->measure_every,
                   "print turns 1, K, 2K, ... only (with --no-cache the others advance untimed through a cache)")

@@ -12,6 +12,7 @@
 
 #include "model/random_checkpoint.h"
 #include "tests/common/run_command.h"
+#include "tests/kernels/gpu_test_support.h"
 
 namespace m1 {
 namespace {
@@ -73,6 +74,29 @@ TEST(BenchSessions, BadModelFolderIsOneErrorLine) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.err.rfind("m1: bench sessions: ", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// Where CUDA or a device is missing, asking for one is a one-line error that says which.
+TEST(BenchSessions, CudaWithoutADeviceIsOneErrorLine) {
+  const std::string reason = test::gpu_unavailable_reason();
+  if (reason.empty()) GTEST_SKIP() << "a CUDA device is present (GpuBenchSessions runs there)";
+  test::CommandResult r = test::run_command(std::string(M1_BINARY) + " bench sessions --model " + tiny_model() +
+                                            " --turns 2 --tokens-per-turn 5 --device cuda");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.err.rfind("m1: bench sessions: engine: device cuda:0: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(GpuBenchSessions, CachedTurnsOnTheDeviceComputeOnlyTheNewTokens) {
+  const std::string reason = test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  const std::vector<nlohmann::json> lines = run_json("--device cuda");
+  ASSERT_EQ(lines.size(), 4u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["history"], 23 * i);
+    EXPECT_EQ(lines[i]["prefilled"], i == 0 ? 22u : 23u);
+    EXPECT_EQ(lines[i]["reused"], i == 0 ? 0u : 23 * i - 1);
+  }
 }
 
 }  // namespace
