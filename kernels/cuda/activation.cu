@@ -8,14 +8,15 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/scalar_math.cuh"
 
 namespace m1::kernels::gpu {
 namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
-__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+using cuda::silu;
+using cuda::round_bf16;
 
 __device__ __forceinline__ uint32_t swiglu_pair(uint32_t g, uint32_t u) {
   float g0 = cuda::bf16_bits_to_float(g & 0xffffu), g1 = cuda::bf16_bits_to_float(g >> 16);

@@ -19,6 +19,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/scalar_math.cuh"
 #include "kernels/cuda/wgmma.cuh"
 #include "kernels/moe_gemm_gpu.h"
 
@@ -27,8 +28,8 @@ namespace {
 
 constexpr int kMaxExperts = 256;
 
-__device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
-__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+using cuda::silu;
+using cuda::round_bf16;
 // The bf16 reference's act_fn(w1 x) * w3 x with both products already rounded to bf16.
 __device__ __forceinline__ float swiglu_value(float g, float u) {
   return round_bf16(silu(round_bf16(g))) * round_bf16(u);

@@ -10,6 +10,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/scalar_math.cuh"
 #include "kernels/norm_gpu.h"
 
 namespace m1::kernels::gpu {
@@ -33,7 +34,7 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
                     cuda::pack_bf16x2(f[4], f[5]), cuda::pack_bf16x2(f[6], f[7]));
 }
 
-__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+using cuda::round_bf16;
 
 // Sum over the thread block; every thread gets the total.
 __device__ float block_sum(float v) {

@@ -10,7 +10,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_tiles.h"
-#include "tests/kernels/cpu_test_values.h"
+#include "tests/kernels/test_values.h"
 
 namespace cpu = m1::kernels::cpu;
 using m1::test::random_values;

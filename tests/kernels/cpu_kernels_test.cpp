@@ -11,7 +11,7 @@
 #include "kernels/cpu/lightning.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/thread_pool.h"
-#include "tests/kernels/cpu_test_values.h"
+#include "tests/kernels/test_values.h"
 
 namespace cpu = m1::kernels::cpu;
 

@@ -1,5 +1,6 @@
 // Helpers for the Gpu kernel suites: why a suite must skip, bf16 rounding as the hardware does it
-// (round to nearest even), device buffers filled from host vectors, and a relative error norm.
+// (round to nearest even), and device buffers filled from host vectors (relative_error comes
+// from test_values.h).
 #pragma once
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "common/bf16.h"
 #include "kernels/device_info.h"
 #include "kernels/device_memory.h"
+#include "tests/kernels/test_values.h"  // relative_error
 
 namespace m1::test {
 
@@ -38,16 +40,6 @@ template <typename T> std::vector<T> host_copy(const kernels::DeviceBuffer & buf
   std::vector<T> host(n);
   if (!buffer.download(host.data(), n * sizeof(T)).ok()) host.clear();
   return host;
-}
-
-// ||got - want|| / ||want|| (Frobenius), NaN when got holds a NaN.
-inline double relative_error(const std::vector<double> & got, const std::vector<double> & want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    num += (got[i] - want[i]) * (got[i] - want[i]);
-    den += want[i] * want[i];
-  }
-  return std::sqrt(num / den);
 }
 
 }  // namespace m1::test

@@ -1,4 +1,4 @@
-// Random inputs and the error measure shared by the CPU kernel tests.
+// Random inputs and the error measure shared by the CPU and GPU kernel tests.
 #pragma once
 
 #include <cmath>
@@ -15,12 +15,12 @@ inline std::vector<float> random_values(size_t n, unsigned seed, float scale = 1
   return v;
 }
 
-// ||a - b|| / ||b||
-inline double relative_error(const std::vector<float> & a, const std::vector<double> & b) {
+// ||got - want|| / ||want|| (Frobenius), NaN when got holds a NaN; got may be float or double.
+template <typename T> double relative_error(const std::vector<T> & got, const std::vector<double> & want) {
   double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]) * (a[i] - b[i]);
-    den += b[i] * b[i];
+  for (size_t i = 0; i < want.size(); ++i) {
+    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+    den += want[i] * want[i];
   }
   return std::sqrt(num / den);
 }
