@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <map>
 #include <set>
 
@@ -131,6 +133,67 @@ TEST(Sampling, MaskedIdsAreNeverDrawn) {
   p.temperature = 1.0f;
   p.seed = 21;
   expect_frequencies(l, mask, p, softmax_over(l, {0, 1, 2, 3, 4, 6, 7}, 1.0L));
+}
+
+// The sampler written out the plain way (every candidate sorted by scaled logit, probabilities in
+// id order, then the top-p and min-p cuts and the walk in sorted order): the oracle for the
+// sampler's partial sorting at a large vocabulary, which must give the same id for every draw.
+struct FullSortSampler {
+  struct C {
+    Token id;
+    double z, p;
+  };
+  std::vector<C> kept;
+
+  FullSortSampler(const std::vector<float> & logits, const SamplingParams & p) {
+    double max_z = -1e300, sum = 0;
+    for (size_t id = 0; id < logits.size(); ++id) {
+      kept.push_back({Token(id), double(logits[id]) / p.temperature, 0.0});
+      max_z = std::max(max_z, kept.back().z);
+    }
+    for (C & x : kept) sum += (x.p = std::exp(x.z - max_z));
+    for (C & x : kept) x.p /= sum;
+    std::sort(kept.begin(), kept.end(), [](const C & a, const C & b) { return a.z != b.z ? a.z > b.z : a.id < b.id; });
+    size_t keep = kept.size();
+    if (p.top_p < 1.0f) {
+      double cumulative = 0;
+      for (keep = 0; keep < kept.size() && cumulative < double(p.top_p);) cumulative += kept[keep++].p;
+    }
+    kept.resize(std::max<size_t>(keep, 1));
+    if (p.min_p > 0.0f) {
+      size_t k = 1;
+      while (k < kept.size() && kept[k].p >= double(p.min_p) * kept[0].p) ++k;
+      kept.resize(k);
+    }
+  }
+
+  Token draw(double u) const {
+    double total = 0, cumulative = 0;
+    for (const C & x : kept) total += x.p;
+    for (const C & x : kept)
+      if (u * total < (cumulative += x.p)) return x.id;
+    return kept.back().id;
+  }
+};
+
+TEST(Sampling, LargeVocabularyTopPEqualsTheFullSort) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (float spread : {1.0f, 4.0f, 12.0f})  // flat to peaked: a kept set of thousands down to a few ids
+    for (float top_p : {0.5f, 0.95f, 0.999f})
+      for (float min_p : {0.0f, 0.05f}) {
+        std::vector<float> logits(50000);
+        for (float & x : logits) x = spread * normal(rng);
+        logits[123] = logits[77];  // a tie, broken by id
+        SamplingParams p;
+        p.temperature = 0.9f, p.top_p = top_p, p.min_p = min_p;
+        const FullSortSampler oracle(logits, p);
+        for (int i = 0; i < 8; ++i) {
+          const double u = (i + 0.5) / 8.0;
+          ASSERT_EQ(sample_token_with_uniform(logits, {}, p, 0, u).id, oracle.draw(u))
+              << "spread " << spread << " top_p " << top_p << " min_p " << min_p << " u " << u;
+        }
+      }
 }
 
 TEST(Sampling, SeededDrawsAreReproducibleAndSeedsDiffer) {
