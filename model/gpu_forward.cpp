@@ -50,6 +50,7 @@ struct GpuModel::Workspace {
   };
   int64_t generation = 0;
   int64_t replays = 0;
+  std::vector<int> logit_row;  // per batch entry of the last forward: its first row in `logits`
   std::map<std::tuple<int, int, int>, DecodeGraph> graphs;
 
   Status ensure(kernels::DeviceBuffer & buffer, size_t n_bytes) {
@@ -368,6 +369,7 @@ Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vect
   GpuModel::Workspace & ws = r.ws;
   int R = 0;
   for (const SequenceLogits & out : logits) R += out.n_rows;
+  ws.logit_row.clear();
   if (R == 0) return {};
   M1_RETURN_IF_ERROR(ws.ensure(ws.logits, size_t(R) * V * 4));
   const float * rows = f32(ws.a32);
@@ -387,11 +389,15 @@ Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vect
   head.ldb = D, head.ab_type = gpu::ElementType::f32, head.c = f32(ws.logits), head.ldc = V;
   head.c_type = gpu::ElementType::f32;
   M1_RETURN_IF_ERROR(gpu::gemm_nt(head, nullptr));
-  std::vector<float> all(size_t(R) * V);
-  M1_RETURN_IF_ERROR(gpu::copy_to_host(all.data(), ws.logits.data(), all.size() * 4));
   int row = 0;
-  for (SequenceLogits & out : logits) {
-    out.values.assign(all.begin() + int64_t(row) * V, all.begin() + int64_t(row + out.n_rows) * V);
+  ws.logit_row.assign(batch.size(), 0);
+  for (size_t s = 0; s < batch.size(); ++s) {
+    SequenceLogits & out = logits[s];
+    ws.logit_row[s] = row;
+    if (out.n_rows > 0 && !batch[s].logits_on_device) {
+      out.values.resize(size_t(out.n_rows) * V);
+      M1_RETURN_IF_ERROR(gpu::copy_to_host(out.values.data(), f32(ws.logits) + int64_t(row) * V, out.values.size() * 4));
+    }
     row += out.n_rows;
   }
   return {};
@@ -407,6 +413,10 @@ GpuModel::GpuModel(ModelConfig config, GpuWeights weights, const GpuModelOptions
 GpuModel::~GpuModel() = default;
 
 int64_t GpuModel::graph_replays() const { return ws_->replays; }
+
+const float * GpuModel::device_logits(size_t index) const {
+  return index < ws_->logit_row.size() ? f32(ws_->logits) + int64_t(ws_->logit_row[index]) * config_.vocab_size : nullptr;
+}
 
 Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSequenceInput> batch) {
   M1_RETURN_IF_ERROR(validate(batch));

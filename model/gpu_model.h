@@ -58,6 +58,9 @@ struct GpuSequenceInput {
   GpuMemory * memory = nullptr;
   std::span<const int32_t> tokens;
   LogitRows logits = LogitRows::last;
+  // The rows stay on the device (device_logits()) and are not copied to the host: for a sampler
+  // that runs on the device, so a decode step copies back a token id instead of a vocabulary row.
+  bool logits_on_device = false;
 };
 
 class GpuModel {
@@ -117,6 +120,10 @@ public:
   // Validates the whole batch first (memories of this model, distinct, token ids in range, K/V
   // pages available), so an error leaves every memory untouched. One forward at a time.
   Expected<std::vector<SequenceLogits>> forward(std::span<const GpuSequenceInput> batch);
+
+  // The fp32 logit rows of batch entry `index` of the last forward (its n_rows rows, vocab_size
+  // floats apart), on the device; valid until the next forward.
+  const float * device_logits(size_t index) const;
 
   // Decode steps run by replaying a captured graph so far (tests, benchmarks).
   int64_t graph_replays() const;

@@ -30,6 +30,8 @@ Expected<std::unique_ptr<Engine>> Engine::open(const EngineOptions & options, st
   if (std::none_of(impl->mask.begin(), impl->mask.end(), [](std::uint8_t a) { return a != 0; }))
     return Status::error(options.model_dir + ": the tokenizer defines none of the model's " +
                          std::to_string(model->vocab_size()) + " ids");
+  // A model that cannot sample itself says so; the engine then samples on the host.
+  if (options.device_sampling) (void)model->enable_sampling(impl->mask);
   if (options.state_cache) {
     const SequenceModel * m = model.get();
     StateDecoder decoder = [m](std::span<const std::uint8_t> bytes) -> Expected<std::shared_ptr<const CachedState>> {

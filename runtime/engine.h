@@ -44,6 +44,9 @@ struct EngineOptions {
   int gpu_sequences = 32;
   int64_t gpu_cached_tokens = 65536;
   int gpu_reserved_slots = 8;
+  // Sample next tokens on the device (only token ids and logprobs come back) where the model can;
+  // off: every generated token's logits row is copied to the host and sampled there.
+  bool device_sampling = true;
 };
 
 struct GenerateRequest {

@@ -30,6 +30,7 @@ struct Job {
   std::shared_ptr<Session> session;
   std::unique_ptr<Generation> generation;  // generate only; engine thread
   std::vector<float> logits;               // engine thread
+  SequenceModel::Sample sample;            // engine thread: the next token, where the model samples
   size_t prompt_left = 0;                  // engine thread: tokens given by the caller, not yet computed
   bool finished = false;                   // engine thread: finish_job ran
   // Guarded by Impl::mu: what the caller waits for.

@@ -98,6 +98,11 @@ void Engine::Impl::run_step() {
     item.tokens = std::span<const Token>(s.tokens.data() + s.state->n_tokens(), slice.n_tokens);
     item.want_logits = job.kind == Job::Kind::generate && slice.n_tokens == pending;
     item.logits = &job.logits;
+    if (item.want_logits && model->samples_next_token() && !job.generation->next_is_forced()) {
+      const Generation::Draw draw = job.generation->next_draw();
+      job.sample = {draw.params, draw.uniform, draw.n_top, {}};
+      item.sample = &job.sample;
+    }
     results.items.push_back(item);
     results.jobs.push_back(&job);
   }
@@ -129,7 +134,7 @@ void Engine::Impl::advance_job(Job & job, const SequenceModel::Item & item, Step
     return;
   }
   if (!item.want_logits) return;
-  TokenEvent event = job.generation->step(job.logits);
+  TokenEvent event = item.sample ? job.generation->accept(std::move(item.sample->result)) : job.generation->step(job.logits);
   s.tokens.push_back(event.token);
   ++results.n_generated;
   results.events.emplace_back(&job, std::move(event));

@@ -60,6 +60,25 @@ TokenEvent Generation::step(std::span<const float> logits) {
     event.logprob = sampled.logprob;
     event.top = std::move(sampled.top);
   }
+  return emit(std::move(event));
+}
+
+bool Generation::next_is_forced() const { return thinking_ && thinking_->forced_token().has_value(); }
+
+Generation::Draw Generation::next_draw() {
+  return {request_.sampling, sampling_uniform(request_.sampling, rng_), request_.top_logprobs};
+}
+
+TokenEvent Generation::accept(SampledToken sampled) {
+  TokenEvent event;
+  event.token = sampled.id;
+  event.logprob = sampled.logprob;
+  event.top = std::move(sampled.top);
+  return emit(std::move(event));
+}
+
+TokenEvent Generation::emit(TokenEvent event) {
+  const bool forced = event.forced;
   emitted_.push_back(event.token);
   const std::string delta = stream_ ? stream_->next(event.token) : std::string();
   if (thinking_) thinking_->observe(event.token, delta);

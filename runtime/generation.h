@@ -24,6 +24,19 @@ public:
   // Chooses the next token from the logits of the last position. Returns the event to stream;
   // finished() tells whether this was the last token.
   TokenEvent step(std::span<const float> logits);
+
+  // The same step split for a model that samples where its logits are (SequenceModel::Sample):
+  // when the next token is not forced by the thinking budget (which needs the logits: use
+  // step()), next_draw() gives what the model needs, taking the draw from the seeded stream as
+  // step() would, and accept() takes the model's choice.
+  bool next_is_forced() const;
+  struct Draw {
+    SamplingParams params;
+    double uniform = 0.0;
+    int n_top = 0;
+  };
+  Draw next_draw();
+  TokenEvent accept(SampledToken sampled);
   // The event that releases held-back text once finished without a stop string (may be empty).
   std::optional<TokenEvent> final_event();
 
@@ -35,6 +48,7 @@ public:
 private:
   Generation(const GenerateRequest & request, const TokenMask & mask, const EngineText * text);
   void finish(FinishReason reason);
+  TokenEvent emit(TokenEvent event);  // text, stop strings and end conditions after the choice
 
   GenerateRequest request_;
   const TokenMask & mask_;

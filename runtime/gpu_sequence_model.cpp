@@ -242,15 +242,51 @@ Status GpuSequenceModel::forward(std::span<const Item> batch) {
   M1_RETURN_IF_ERROR(make_room_for_new_tokens(batch));
   std::vector<GpuSequenceInput> inputs;
   inputs.reserve(batch.size());
-  for (const Item & item : batch)
-    inputs.push_back({&state_of(item)->memory_, item.tokens, item.want_logits ? LogitRows::last : LogitRows::none});
+  for (const Item & item : batch) {
+    if (item.sample && !sampler_) return Status::error("gpu engine: a sample was asked for before enable_sampling");
+    const bool rows = item.want_logits || item.sample;
+    inputs.push_back({&state_of(item)->memory_, item.tokens, rows ? LogitRows::last : LogitRows::none,
+                      item.sample != nullptr});
+  }
   Expected<std::vector<SequenceLogits>> logits = core_->model->forward(inputs);
   if (!logits) return logits.status().with_context("gpu engine");
   for (size_t i = 0; i < batch.size(); ++i) {
     GpuSequenceState * state = state_of(batch[i]);
     state->n_tokens_ = size_t(state->memory_.n_tokens());
     state->mark_ran();
-    if (batch[i].want_logits) *batch[i].logits = std::move((*logits)[i].values);
+    if (batch[i].want_logits && !batch[i].sample) *batch[i].logits = std::move((*logits)[i].values);
+  }
+  return sample_on_device(batch);
+}
+
+Status GpuSequenceModel::enable_sampling(const TokenMask & mask) {
+  auto lock = core_->enter();
+  Expected<std::unique_ptr<GpuSampler>> sampler = GpuSampler::create(core_->device, vocab_size(), mask);
+  if (!sampler) return sampler.status().with_context("gpu engine");
+  sampler_ = std::move(*sampler);
+  return Status();
+}
+
+// One sampler call per run of items whose logit rows lie next to each other on the device and
+// that ask for the same number of alternatives (in a decode step: every item, one call).
+Status GpuSequenceModel::sample_on_device(std::span<const Item> batch) {
+  const int64_t vocab = int64_t(vocab_size());
+  for (size_t i = 0; i < batch.size();) {
+    if (!batch[i].sample) {
+      ++i;
+      continue;
+    }
+    const float * first = core_->model->device_logits(i);
+    std::vector<GpuSampler::Row> rows{{batch[i].sample->params, batch[i].sample->uniform}};
+    size_t end = i + 1;
+    for (; end < batch.size() && batch[end].sample && batch[end].sample->n_top == batch[i].sample->n_top &&
+           core_->model->device_logits(end) == first + int64_t(rows.size()) * vocab;
+         ++end)
+      rows.push_back({batch[end].sample->params, batch[end].sample->uniform});
+    Expected<std::vector<SampledToken>> chosen = sampler_->sample(first, vocab, rows, batch[i].sample->n_top);
+    if (!chosen) return chosen.status().with_context("gpu engine");
+    for (size_t k = i; k < end; ++k) batch[k].sample->result = std::move((*chosen)[k - i]);
+    i = end;
   }
   return Status();
 }

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "model/gpu_model.h"
+#include "runtime/gpu_sampler.h"
 #include "runtime/sequence_model.h"
 
 namespace m1 {
@@ -99,6 +100,10 @@ public:
   std::unique_ptr<SequenceState> new_state() const override;
   Expected<std::unique_ptr<SequenceState>> deserialize_state(std::span<const std::uint8_t> bytes) const override;
   Status forward(std::span<const Item> batch) override;
+  // The device sampler (runtime/gpu_sampler.h): a decode step then copies back token ids and
+  // logprobs instead of vocabulary rows.
+  Status enable_sampling(const TokenMask & mask) override;
+  bool samples_next_token() const override { return sampler_ != nullptr; }
 
   GpuModel & model() { return *core_->model; }
 
@@ -107,7 +112,9 @@ private:
   Status make_room(std::span<const Item> batch, size_t next);  // slot and pages for batch[next]
   Status make_room_for_new_tokens(std::span<const Item> batch);
   Status free_device_room(std::span<const Item> batch, const std::function<bool()> & enough);
+  Status sample_on_device(std::span<const Item> batch);  // after the forward, under the lock
   std::shared_ptr<GpuEngineCore> core_;
+  std::unique_ptr<GpuSampler> sampler_;
 };
 
 }  // namespace m1

@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "runtime/cached_state.h"
+#include "runtime/sampling.h"
 #include "runtime/token.h"
 
 namespace m1 {
@@ -33,12 +34,30 @@ public:
   // Restores a state from SequenceState::serialize(); errors name what did not match.
   virtual Expected<std::unique_ptr<SequenceState>> deserialize_state(std::span<const std::uint8_t> bytes) const = 0;
 
+  // The next token chosen by the model itself from its last position's logits, as
+  // sample_token_with_uniform() would choose it (the draw comes from the caller's seeded stream).
+  struct Sample {
+    SamplingParams params;
+    double uniform = 0.0;
+    int n_top = 0;
+    SampledToken result;  // filled by forward
+  };
+
   struct Item {
     SequenceState * state = nullptr;  // advanced by tokens.size()
     std::span<const Token> tokens;    // at least one
     bool want_logits = false;         // fp32 logits of the last position into `logits`
     std::vector<float> * logits = nullptr;
+    Sample * sample = nullptr;        // instead of logits (only where samples_next_token())
   };
+
+  // Whether forward can pick next tokens where the logits are (Item::sample) with the ids `mask`
+  // allows, so they need not be copied out: true once enable_sampling() succeeded.
+  virtual Status enable_sampling(const TokenMask & mask) {
+    (void)mask;
+    return Status::error("this model returns logits only");
+  }
+  virtual bool samples_next_token() const { return false; }
   // Computes every item (one batch where the implementation can). On failure the states of the
   // items are unspecified.
   virtual Status forward(std::span<const Item> batch) = 0;

@@ -380,3 +380,38 @@ TEST_F(GpuEngine, StateBytesAndForksRoundTrip) {
 
 }  // namespace
 }  // namespace m1
+
+namespace m1 {
+namespace {
+
+// Sampling on the device against sampling the same logits on the host: the same GPU forward, so
+// the same logits; the device sampler must pick what the CPU sampler picks from the same seeded
+// draws (runtime/gpu_sampler.h), and its logprobs agree to fp32 rounding of a log-softmax over
+// the vocabulary (the host sums in double, the device in another order): 1e-5 nats.
+TEST_F(GpuEngine, DeviceSamplingPicksWhatHostSamplingPicks) {
+  EngineOptions host_sampling;
+  host_sampling.device_sampling = false;
+  std::unique_ptr<Engine> on_device = open(fixture_dir(kLongFixture), true);
+  std::unique_ptr<Engine> on_host = open(fixture_dir(kLongFixture), true, host_sampling);
+  ASSERT_TRUE(on_device && on_host);
+  const std::vector<Token> prompt = random_tokens(200, 160, 41);
+  std::vector<SamplingParams> settings(3);
+  settings[1].temperature = 1.0f, settings[1].top_p = 0.95f, settings[1].seed = 7;
+  settings[2].temperature = 0.7f, settings[2].top_k = 20, settings[2].min_p = 0.05f, settings[2].seed = 9;
+  for (size_t k = 0; k < settings.size(); ++k) {
+    SessionId a = on_device->create_session(), b = on_host->create_session();
+    ASSERT_TRUE(on_device->append(a, prompt).ok());
+    ASSERT_TRUE(on_host->append(b, prompt).ok());
+    const Trace d = generate(*on_device, a, 24, settings[k], 3), h = generate(*on_host, b, 24, settings[k], 3);
+    EXPECT_EQ(d.tokens, h.tokens) << "setting " << k;
+    ASSERT_EQ(d.logprobs.size(), h.logprobs.size());
+    for (size_t i = 0; i < d.logprobs.size(); ++i) {
+      EXPECT_NEAR(d.logprobs[i], h.logprobs[i], 1e-5) << "setting " << k << " token " << i;
+      ASSERT_EQ(d.top[i].size(), h.top[i].size());
+      for (size_t j = 0; j < d.top[i].size(); ++j) EXPECT_EQ(d.top[i][j].id, h.top[i][j].id) << "token " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace m1
