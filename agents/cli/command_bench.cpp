@@ -24,6 +24,8 @@
 
 namespace m1::cli {
 
+void add_bench_model(CLI::App & bench, CommandList & commands);  // command_bench_model.cpp
+
 namespace {
 
 struct SessionsBenchArgs {
@@ -164,6 +166,7 @@ void add_bench_command(CLI::App & app, CommandList & commands) {
   CLI::App * bench = app.add_subcommand("bench", "engine / kernel / sandbox benchmarks");
   bench->require_subcommand(1);
   add_bench_sessions(*bench, commands);
+  add_bench_model(*bench, commands);
 }
 
 }  // namespace m1::cli
