@@ -39,13 +39,14 @@ std::vector<Candidate> scaled_candidates(std::span<const float> logits, const To
   return out;
 }
 
-// p = softmax(z) over the survivors, in double, summed in the order of c.
-void normalize(std::vector<Candidate> & c) {
+// p = softmax(z) over the survivors, in double, summed in the order of c. Returns the largest z.
+double normalize(std::vector<Candidate> & c) {
   double max_z = -std::numeric_limits<double>::infinity();
   for (const Candidate & x : c) max_z = std::max(max_z, x.z);
   double sum = 0.0;
   for (Candidate & x : c) sum += (x.p = std::exp(x.z - max_z));
   for (Candidate & x : c) x.p /= sum;
+  return max_z;
 }
 
 Token draw(const std::vector<Candidate> & sorted_probs, double uniform) {
@@ -65,11 +66,9 @@ Token draw(const std::vector<Candidate> & sorted_probs, double uniform) {
 // that reach top_p (one more for rounding) are the most likely ones, so sorting only them gives
 // exactly the prefix, order and cumulative sums of a full sort. At M1's 200k-id vocabulary the
 // full sort took ~20 ms per token.
-void keep_top_p_sorted(std::vector<Candidate> & c, double top_p) {
+void keep_top_p_sorted(std::vector<Candidate> & c, double top_p, double max_z) {
   constexpr int kBuckets = 1024;
   constexpr double kBucketsPerNat = 16.0;  // 64 nats below the best, then one bucket for the rest
-  double max_z = -std::numeric_limits<double>::infinity();
-  for (const Candidate & x : c) max_z = std::max(max_z, x.z);
   auto bucket = [&](const Candidate & x) { return int(std::min((max_z - x.z) * kBucketsPerNat, double(kBuckets - 1))); };
   std::vector<double> mass(kBuckets, 0.0);
   for (const Candidate & x : c) mass[size_t(bucket(x))] += x.p;
@@ -101,13 +100,10 @@ Token sample_id(std::span<const float> logits, const TokenMask & mask, const Sam
     std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), more_likely);
     c.resize(size_t(p.top_k));
     std::sort(c.begin(), c.end(), more_likely);
-    normalize(c);
-    if (p.top_p < 1.0f) keep_top_p_sorted(c, double(p.top_p));
-  } else {
-    normalize(c);
-    if (p.top_p < 1.0f) keep_top_p_sorted(c, double(p.top_p));
-    else std::sort(c.begin(), c.end(), more_likely);
   }
+  const double max_z = normalize(c);
+  if (p.top_p < 1.0f) keep_top_p_sorted(c, double(p.top_p), max_z);
+  else std::sort(c.begin(), c.end(), more_likely);  // after a top-k cut: already sorted, cheap
   if (p.min_p > 0.0f) {
     const double floor = double(p.min_p) * c.front().p;
     size_t keep = 1;

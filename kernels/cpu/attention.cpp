@@ -44,14 +44,13 @@ struct PageOperands {
 };
 
 // The values in place when a row of d floats is whole GEMM steps; else copied into `padded`
-// ([page_tokens, d_pad], pad columns 0) so the GEMM never reads past a row.
+// ([page_tokens, d_pad], sized and zeroed once per call) so the GEMM never reads past a row.
 PageOperands page_operands(const KvPagesView & kv, size_t page, int kv_head, int valid, const RowLayout & L,
                            std::vector<float> & padded) {
   const int token_stride = kv.n_kv_heads * L.d;
   PageOperands p{kv.k_pages[page] + size_t(kv_head) * L.d * kv.page_tokens,
                  kv.v_pages[page] + size_t(kv_head) * L.d, token_stride};
   if (L.d_pad != L.d) {
-    padded.resize(size_t(kv.page_tokens) * L.d_pad);
     for (int t = 0; t < valid; ++t)
       std::copy(p.values + size_t(t) * token_stride, p.values + size_t(t) * token_stride + L.d,
                 padded.begin() + ptrdiff_t(t) * L.d_pad);

@@ -62,6 +62,16 @@ __device__ __forceinline__ float bf16_bits_to_float(uint32_t bits16) {
   return __uint_as_float(bits16 << 16);
 }
 
+// Eight bf16 values (one 16-byte load, lowest address first) as floats.
+__device__ __forceinline__ void unpack_bf16x8(const uint4 & v, float (&f)[8]) {
+  const uint32_t parts[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = bf16_bits_to_float(parts[i] & 0xffffu);
+    f[2 * i + 1] = bf16_bits_to_float(parts[i] >> 16);
+  }
+}
+
 // Multiplies the two bf16 values of a packed pair by lo_scale and hi_scale, rounding again.
 __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t pair, float lo_scale, float hi_scale) {
   float lo = bf16_bits_to_float(pair & 0xffffu) * lo_scale;

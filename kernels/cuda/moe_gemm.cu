@@ -203,15 +203,6 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
 
 constexpr int kStreamWarps = 8, kStreamRows = 8, kStreamUnroll = 4;
 
-__device__ __forceinline__ void unpack8(const uint4 & v, float (&f)[8]) {
-  const uint32_t parts[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = cuda::bf16_bits_to_float(parts[i] & 0xffffu);
-    f[2 * i + 1] = cuda::bf16_bits_to_float(parts[i] >> 16);
-  }
-}
-
 // A weight chunk read once: not kept in L1, which holds the few activation rows every warp rereads.
 __device__ __forceinline__ uint4 load_streaming(const Bf16 * p) {
   uint4 v;
@@ -223,7 +214,7 @@ __device__ __forceinline__ uint4 load_streaming(const Bf16 * p) {
 
 __device__ __forceinline__ float dot8(const float (&w)[8], const uint4 & x, float acc) {
   float f[8];
-  unpack8(x, f);
+  cuda::unpack_bf16x8(x, f);
 #pragma unroll
   for (int i = 0; i < 8; ++i) acc = fmaf(w[i], f[i], acc);
   return acc;
@@ -277,8 +268,8 @@ __global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kerne
         const int c = c0 + 256 * i;
         if (c >= k) break;
         float fg[8], fu[8];
-        unpack8(wg[i], fg);
-        if constexpr (kSwiglu) unpack8(wu[i], fu);
+        cuda::unpack_bf16x8(wg[i], fg);
+        if constexpr (kSwiglu) cuda::unpack_bf16x8(wu[i], fu);
 #pragma unroll
         for (int r = 0; r < kStreamRows; ++r) {
           if (r >= nr) break;

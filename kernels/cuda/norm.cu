@@ -20,15 +20,6 @@ constexpr int kThreads = 256;
 constexpr int kChunksPerThread = 6;                         // 8 values each
 constexpr int kMaxWidth = kThreads * kChunksPerThread * 8;  // 12288 (D = 6144, H*d = 8192)
 
-__device__ __forceinline__ void unpack8(const uint4 & u, float (&f)[8]) {
-  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = cuda::bf16_bits_to_float(w[i] & 0xffffu);
-    f[2 * i + 1] = cuda::bf16_bits_to_float(w[i] >> 16);
-  }
-}
-
 __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
   return make_uint4(cuda::pack_bf16x2(f[0], f[1]), cuda::pack_bf16x2(f[2], f[3]),
                     cuda::pack_bf16x2(f[4], f[5]), cuda::pack_bf16x2(f[6], f[7]));
@@ -50,7 +41,7 @@ __device__ float block_sum(float v) {
 }
 
 __device__ __forceinline__ void load8(const uint16_t * p, float (&f)[8]) {
-  unpack8(*reinterpret_cast<const uint4 *>(p), f);
+  cuda::unpack_bf16x8(*reinterpret_cast<const uint4 *>(p), f);
 }
 
 __device__ __forceinline__ void load8(const float * p, float (&f)[8]) {
@@ -110,7 +101,7 @@ __global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualPar
     const int c = threadIdx.x + i * kThreads;
     if (c >= n_chunks) continue;
     float w[8], y[8];
-    unpack8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
+    cuda::unpack_bf16x8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
     if (p.out_f32 != nullptr) {  // fp32 stream: y in fp32, the bf16 copy rounded once
 #pragma unroll
       for (int e = 0; e < 8; ++e) y[e] = x[i][e] * rstd * w[e];
@@ -161,7 +152,7 @@ __global__ void __launch_bounds__(kThreads) gated_rms_norm_kernel(GatedParams p)
   for (int i = 0; i < kChunksPerThread; ++i) {
     const int c = threadIdx.x + i * kThreads;
     if (c >= n_chunks) continue;
-    unpack8(*reinterpret_cast<const uint4 *>(p.in + row * p.in_stride + c * 8), x[i]);
+    cuda::unpack_bf16x8(*reinterpret_cast<const uint4 *>(p.in + row * p.in_stride + c * 8), x[i]);
     gate_raw[i] = *reinterpret_cast<const uint4 *>(p.gate + row * p.gate_stride + c * 8);
 #pragma unroll
     for (int e = 0; e < 8; ++e) sum_sq += x[i][e] * x[i][e];
@@ -172,8 +163,8 @@ __global__ void __launch_bounds__(kThreads) gated_rms_norm_kernel(GatedParams p)
     const int c = threadIdx.x + i * kThreads;
     if (c >= n_chunks) continue;
     float w[8], gt[8], y[8];
-    unpack8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
-    unpack8(gate_raw[i], gt);
+    cuda::unpack_bf16x8(*reinterpret_cast<const uint4 *>(p.weight + c * 8), w);
+    cuda::unpack_bf16x8(gate_raw[i], gt);
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       const float normed = round_bf16(round_bf16(x[i][e] * rstd) * w[e]);
