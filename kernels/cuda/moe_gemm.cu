@@ -14,11 +14,14 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/moe_gemm_internal.h"
 #include "kernels/cuda/scalar_math.cuh"
 #include "kernels/cuda/wgmma.cuh"
 #include "kernels/moe_gemm_gpu.h"
@@ -46,6 +49,7 @@ struct TensorParams {
   MoeGemmArgs a;
   int n_tiles;          // weight-row tiles per expert
   int rows_per_expert;  // weight rows per expert: 2n with swiglu, else n
+  int skip_idle;        // experiment switch (removed before merge)
 };
 
 struct Tile {
@@ -137,6 +141,9 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
   auto descriptor = [](const Bf16 * tile_base, int kk) { return cuda::wgmma_descriptor_sw128(tile_base + kk * 16); };
 
   const int n_k = (k + kBK - 1) / kBK, wg = tid / 128;
+  // A warpgroup whose 64 rows all lie past the expert's end (the tail tile of an expert with
+  // 128 m + 1..64 rows) issues no wgmma: the other warpgroup then has the tensor cores alone.
+  const bool wg_has_rows = !p.skip_idle || tile.row_begin + wg * 64 < tile.row_end;
   float acc[32][4];
 #pragma unroll
   for (int i = 0; i < 32; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
@@ -155,11 +162,13 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
     cuda::fence_proxy_async();
     __syncthreads();  // every part has
     const Bf16 * sa = smem + (kt % kStages) * kStageElems + wg * 64 * kBK, * sb = smem + (kt % kStages) * kStageElems + kATileElems;
-    cuda::wgmma_fence_operand(acc);
-    cuda::wgmma_fence();
+    if (wg_has_rows) {
+      cuda::wgmma_fence_operand(acc);
+      cuda::wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk)
-      cuda::wgmma_m64n256k16(acc, descriptor(sa, kk), descriptor(sb, kk), 1);
+      for (int kk = 0; kk < kBK / 16; ++kk)
+        cuda::wgmma_m64n256k16(acc, descriptor(sa, kk), descriptor(sb, kk), 1);
+    }
     cuda::wgmma_commit();
     wgmma_wait_one();  // step kt - 1 done here; after the barrier, in both warpgroups
     cuda::wgmma_fence_operand(acc);
@@ -329,8 +338,14 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
     M1_CUDA_STATUS(cudaGetLastError());
     return {};
   }
+  // Experiment switch (removed before merge): M1_MOE_TENSOR=cpasync picks the cp.async kernel.
+  static const int path = [] {
+    const char * v = std::getenv("M1_MOE_TENSOR");
+    return !v ? 0 : std::strcmp(v, "cpasync") == 0 ? 1 : std::strcmp(v, "cpasync_noskip") == 0 ? 2 : 0;
+  }();
+  if (path == 0) return moe_expert_gemm_clustered(a, s);
   const int tile_cols = a.swiglu ? kBN / 2 : kBN;
-  const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert};
+  const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert, path == 1};
   const int64_t blocks = (int64_t(a.n_rows + kBM - 1) / kBM + a.n_experts) * p.n_tiles;
   M1_RETURN_IF_ERROR(cuda::require(blocks < (int64_t(1) << 31), "moe_expert_gemm", "too many rows for one launch"));
   auto kernel = a.swiglu ? moe_gemm_tensor_kernel<true> : moe_gemm_tensor_kernel<false>;

@@ -1,13 +1,14 @@
 // GPU kernel benchmarks at real M1 dimensions (64 heads x 128, D = 6144, 32 experts top-2), next to
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
-// would fit in L2 are rotated among several copies. Usage: m1_gpu_kernels_bench [--quick] [--moe]
+// would fit in L2 are rotated among several copies. Usage: m1_gpu_kernels_bench [--quick] [--moe] [--moe-tokens N]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -568,9 +569,15 @@ void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) 
 
 int main(int argc, char ** argv) {
   bool quick = false, moe_only = false;
+  std::vector<int> prefill_tokens = {4096, 32768};
   for (int i = 1; i < argc; ++i) {
     quick |= std::strcmp(argv[i], "--quick") == 0;
     moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
+    // --moe-tokens N: the MoE prefill rows at N tokens only, no decode rows (for a profiler run)
+    if (std::strcmp(argv[i], "--moe-tokens") == 0 && i + 1 < argc) {
+      moe_only = true;
+      prefill_tokens = {std::atoi(argv[++i])};
+    }
   }
   cudaDeviceProp prop;
   M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -581,8 +588,9 @@ int main(int argc, char ** argv) {
   if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);
   {
     const ExpertWeights experts;
-    for (int n : {4096, 32768}) bench_moe_prefill(peaks, experts, n, n > 4096 ? (quick ? 3 : 7) : reps);
-    for (int n : {1, 16, 64}) bench_moe_decode(peaks, experts, n, quick ? 10 : 50);
+    for (int n : prefill_tokens) bench_moe_prefill(peaks, experts, n, n > 4096 ? (quick ? 3 : 7) : reps);
+    if (prefill_tokens.size() > 1)
+      for (int n : {1, 16, 64}) bench_moe_decode(peaks, experts, n, quick ? 10 : 50);
   }
   return 0;
 }
