@@ -18,6 +18,8 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/cuda/check.h"
@@ -43,6 +45,7 @@ struct ClusterParams {
   MoeGemmArgs a;
   int n_tiles;          // weight-row tiles per expert
   int rows_per_expert;  // 2n with swiglu, else n
+  int prefetch;         // experiment: weight boxes prefetched into L2 this many K steps ahead
 };
 
 struct PairTile {
@@ -90,7 +93,7 @@ __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_grou
 
 // Thread 0: fills the stages in order, each once both CTAs released it.
 template <bool kSwiglu>
-__device__ void load_tiles(const ClusterParams & p, const PairTile & tile, unsigned char * smem, uint64_t * full,
+__device__ __forceinline__ void load_tiles(const ClusterParams & p, const PairTile & tile, unsigned char * smem, uint64_t * full,
                            uint64_t * empty, int n_k, uint32_t rank) {
   const int expert_row = tile.expert * p.rows_per_expert;
   const int b_row0 = expert_row + tile.n_tile * (kSwiglu ? kHalfRows : kBN);
@@ -99,6 +102,11 @@ __device__ void load_tiles(const ClusterParams & p, const PairTile & tile, unsig
     const int s = kt % kStages;
     if (kt >= kStages) cuda::mbarrier_wait(&empty[s], ((kt / kStages) - 1) & 1);
     unsigned char * sa = smem + s * kStageBytes, * sb = sa + kATileBytes;
+    const int pk = kt + p.prefetch;
+    if (p.prefetch > 0 && pk < n_k) {
+      if (!tile.paired || rank == 0) cuda::tma_prefetch_2d(&p.weight_map, pk * kBK, b_row0);
+      if (!tile.paired || rank == 1) cuda::tma_prefetch_2d(&p.weight_map, pk * kBK, b_row1);
+    }
     cuda::mbarrier_arrive_expect_tx(&full[s], kStageBytes);
     cuda::tma_load_2d(sa, &p.in_map, &full[s], kt * kBK, tile.row_begin);
     if (tile.paired) {
@@ -112,7 +120,7 @@ __device__ void load_tiles(const ClusterParams & p, const PairTile & tile, unsig
 }
 
 // Multiplying warpgroup mw (0 or 1): rows 64 mw .. 64 mw + 63 of the tile into acc.
-__device__ void multiply(const PairTile & tile, unsigned char * smem, uint64_t * full, uint64_t * empty, int n_k,
+__device__ __forceinline__ void multiply(const PairTile & tile, unsigned char * smem, uint64_t * full, uint64_t * empty, int n_k,
                          uint32_t rank, int mw, float (&acc)[32][4]) {
   const bool has_rows = tile.row_begin + mw * 64 < tile.row_end;
   const int t = threadIdx.x % 128;
@@ -122,18 +130,25 @@ __device__ void multiply(const PairTile & tile, unsigned char * smem, uint64_t *
   };
 #pragma unroll
   for (int i = 0; i < 32; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+  // A separate loop for the idle warpgroup: a wgmma inside a branch on has_rows made ptxas
+  // serialize every wgmma of the kernel (C7520).
+  if (!has_rows) {  // nothing to multiply: only pass the stages on
+    for (int kt = 0; kt < n_k; ++kt) {
+      cuda::mbarrier_wait(&full[kt % kStages], (kt / kStages) & 1);
+      release(kt % kStages);
+    }
+    return;
+  }
   for (int kt = 0; kt < n_k; ++kt) {
     const int s = kt % kStages;
     cuda::mbarrier_wait(&full[s], (kt / kStages) & 1);
     const Bf16 * sa = reinterpret_cast<const Bf16 *>(smem + s * kStageBytes) + mw * 64 * kBK;
     const Bf16 * sb = reinterpret_cast<const Bf16 *>(smem + s * kStageBytes + kATileBytes);
-    if (has_rows) {
-      cuda::wgmma_fence_operand(acc);
-      cuda::wgmma_fence();
+    cuda::wgmma_fence_operand(acc);
+    cuda::wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk)
-        cuda::wgmma_m64n256k16(acc, cuda::wgmma_descriptor_sw128(sa + kk * 16), cuda::wgmma_descriptor_sw128(sb + kk * 16), 1);
-    }
+    for (int kk = 0; kk < kBK / 16; ++kk)
+      cuda::wgmma_m64n256k16(acc, cuda::wgmma_descriptor_sw128(sa + kk * 16), cuda::wgmma_descriptor_sw128(sb + kk * 16), 1);
     cuda::wgmma_commit();
     wgmma_wait_one();  // step kt - 1 is done
     cuda::wgmma_fence_operand(acc);
@@ -145,7 +160,7 @@ __device__ void multiply(const PairTile & tile, unsigned char * smem, uint64_t *
 }
 
 template <bool kSwiglu>
-__device__ void store_tile(const MoeGemmArgs & a, const PairTile & tile, int mw, const float (&acc)[32][4]) {
+__device__ __forceinline__ void store_tile(const MoeGemmArgs & a, const PairTile & tile, int mw, const float (&acc)[32][4]) {
   const int t4 = threadIdx.x % 4, warp = (threadIdx.x / 32) % 4, g = (threadIdx.x % 32) / 4;
   const int r_lo = tile.row_begin + mw * 64 + 16 * warp + g, r_hi = r_lo + 8;
   uint16_t * out = reinterpret_cast<uint16_t *>(a.out);
@@ -230,6 +245,12 @@ EncodeTiled encode_function() {
 // A [rows, cols] bf16 matrix with rows `stride` elements apart, read in 128-row x 64-column boxes
 // with the 128-byte swizzle; reads past its edges return zeros.
 Status encode_map(CUtensorMap & map, const Bf16 * base, int64_t rows, int64_t cols, int64_t stride, const char * name) {
+  static const CUtensorMapL2promotion promotion = [] {  // experiment switch
+    const char * v = std::getenv("M1_MOE_PROMOTION");
+    return !v ? CU_TENSOR_MAP_L2_PROMOTION_L2_256B
+              : std::strcmp(v, "128") == 0 ? CU_TENSOR_MAP_L2_PROMOTION_L2_128B
+              : std::strcmp(v, "0") == 0 ? CU_TENSOR_MAP_L2_PROMOTION_NONE : CU_TENSOR_MAP_L2_PROMOTION_L2_256B;
+  }();
   const EncodeTiled encode = encode_function();
   if (!encode) return Status::error("moe_expert_gemm: the driver offers no cuTensorMapEncodeTiled (CUDA 12+ driver needed)");
   const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
@@ -237,7 +258,7 @@ Status encode_map(CUtensorMap & map, const Bf16 * base, int64_t rows, int64_t co
   const cuuint32_t box[2] = {kBK, kHalfRows}, element_strides[2] = {1, 1};
   const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<Bf16 *>(base), dims, strides, box,
                             element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                            promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
     return Status::error("moe_expert_gemm: cuTensorMapEncodeTiled failed for " + std::string(name) + " (CUresult " +
                          std::to_string(int(r)) + ")");
@@ -246,12 +267,13 @@ Status encode_map(CUtensorMap & map, const Bf16 * base, int64_t rows, int64_t co
 
 }  // namespace
 
-Status moe_expert_gemm_clustered(const MoeGemmArgs & a, cudaStream_t stream) {
+Status moe_expert_gemm_clustered(const MoeGemmArgs & a, cudaStream_t stream, int prefetch) {
   const int rows_per_expert = a.swiglu ? 2 * a.n : a.n;
   ClusterParams p{};
   p.a = a;
   p.n_tiles = (a.n + (a.swiglu ? kHalfRows : kBN) - 1) / (a.swiglu ? kHalfRows : kBN);
   p.rows_per_expert = rows_per_expert;
+  p.prefetch = prefetch;
   M1_RETURN_IF_ERROR(encode_map(p.in_map, a.in, a.n_rows, a.k, a.in_stride, "in"));
   M1_RETURN_IF_ERROR(encode_map(p.weight_map, a.weights, int64_t(a.n_experts) * rows_per_expert, a.k, a.k, "weights"));
   // Clusters: sum over experts of ceil(rows / 256) per weight-row tile, at most this bound.

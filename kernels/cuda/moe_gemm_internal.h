@@ -11,6 +11,6 @@ namespace m1::kernels::gpu {
 
 // Tensor-core tiles fed by bulk tensor copies, two CTAs per cluster sharing each weight tile
 // (kernels/cuda/moe_gemm_cluster.cu). Needs n_rows > 0.
-Status moe_expert_gemm_clustered(const MoeGemmArgs & args, cudaStream_t stream);
+Status moe_expert_gemm_clustered(const MoeGemmArgs & args, cudaStream_t stream, int prefetch);
 
 }  // namespace m1::kernels::gpu

@@ -82,6 +82,13 @@ __device__ __forceinline__ void tma_load_2d_multicast(void * dst, const void * t
       : "memory");
 }
 
+// Box (c0, c1) of the tensor map into L2 only.
+__device__ __forceinline__ void tma_prefetch_2d(const void * tensor_map, int c0, int c1) {
+  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global [%0, {%1, %2}];\n" ::"l"(reinterpret_cast<uint64_t>(tensor_map)),
+               "r"(c0), "r"(c1)
+               : "memory");
+}
+
 // Register budget hand-over between warpgroups (sm_90a): producers give registers back, the
 // warpgroups holding accumulators take them.
 template <int N> __device__ __forceinline__ void setmaxnreg_dec() {
