@@ -52,9 +52,6 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// Brings the 128-byte line holding p into L2 (no register result, nothing waits on it).
-__device__ __forceinline__ void prefetch_l2(const void * p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
-
 // Two floats as bf16 (round to nearest even); lo goes to the lower 16 bits (the smaller column).
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

@@ -14,14 +14,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
-#include "kernels/cuda/moe_gemm_internal.h"
 #include "kernels/cuda/scalar_math.cuh"
 #include "kernels/cuda/wgmma.cuh"
 #include "kernels/moe_gemm_gpu.h"
@@ -49,7 +46,6 @@ struct TensorParams {
   MoeGemmArgs a;
   int n_tiles;          // weight-row tiles per expert
   int rows_per_expert;  // weight rows per expert: 2n with swiglu, else n
-  int prefetch;         // experiment: weight lines prefetched into L2 this many K steps past the copies
 };
 
 struct Tile {
@@ -87,7 +83,7 @@ __device__ void find_tile(const TensorParams & p, int linear, Tile & out) {
 
 __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 
-template <bool kSwiglu, bool kPrefetch, bool kSkipIdle>
+template <bool kSwiglu>
 __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorParams p) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   // The 128-byte swizzle needs 1024-byte aligned tiles: round the dynamic base up.
@@ -125,12 +121,6 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
   auto load_stage = [&](int kt, int buf) {
     Bf16 * sa = smem + buf * kStageElems, * sb = sa + kATileElems;
     const int kcol = kt * kBK;
-    // The weight rows' 128-byte lines of K step kt + prefetch, into L2 (one thread per row).
-    if (kPrefetch && tid % 8 == 0 && (kt + p.prefetch) * kBK < k) {
-#pragma unroll
-      for (int j = 0; j < kBN / 32; ++j)
-        if (valid >> (kBM / 32 + j) & 1u) cuda::prefetch_l2(b_src[j] + (kt + p.prefetch) * kBK);
-    }
     const bool k_ok = kcol + kc < k;
 #pragma unroll
     for (int j = 0; j < kBM / 32; ++j) {
@@ -147,9 +137,6 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
   auto descriptor = [](const Bf16 * tile_base, int kk) { return cuda::wgmma_descriptor_sw128(tile_base + kk * 16); };
 
   const int n_k = (k + kBK - 1) / kBK, wg = tid / 128;
-  // A warpgroup whose 64 rows all lie past the expert's end (the tail tile of an expert with
-  // 128 m + 1..64 rows) issues no wgmma: the other warpgroup then has the tensor cores alone.
-  const bool wg_has_rows = !kSkipIdle || tile.row_begin + wg * 64 < tile.row_end;
   float acc[32][4];
 #pragma unroll
   for (int i = 0; i < 32; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
@@ -163,36 +150,22 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
     if (s < n_k) load_stage(s, s);
     cuda::cp_async_commit();
   }
-  // The idle warpgroup's loop is a separate one: a wgmma inside a branch on wg_has_rows made
-  // ptxas serialize every wgmma of the kernel (C7520).
-  if (wg_has_rows) {
-    for (int kt = 0; kt < n_k; ++kt) {
-      cuda::cp_async_wait<kAhead - 1>();  // stage kt has landed (this thread's part)
-      cuda::fence_proxy_async();
-      __syncthreads();  // every part has
-      const Bf16 * sa = smem + (kt % kStages) * kStageElems + wg * 64 * kBK, * sb = smem + (kt % kStages) * kStageElems + kATileElems;
-      cuda::wgmma_fence_operand(acc);
-      cuda::wgmma_fence();
+  for (int kt = 0; kt < n_k; ++kt) {
+    cuda::cp_async_wait<kAhead - 1>();  // stage kt has landed (this thread's part)
+    cuda::fence_proxy_async();
+    __syncthreads();  // every part has
+    const Bf16 * sa = smem + (kt % kStages) * kStageElems + wg * 64 * kBK, * sb = smem + (kt % kStages) * kStageElems + kATileElems;
+    cuda::wgmma_fence_operand(acc);
+    cuda::wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kBK / 16; ++kk)
-        cuda::wgmma_m64n256k16(acc, descriptor(sa, kk), descriptor(sb, kk), 1);
-      cuda::wgmma_commit();
-      wgmma_wait_one();  // step kt - 1 done here; after the barrier, in both warpgroups
-      cuda::wgmma_fence_operand(acc);
-      __syncthreads();
-      if (kt + kAhead < n_k) load_stage(kt + kAhead, (kt + kAhead) % kStages);  // the buffer of step kt - 1
-      cuda::cp_async_commit();
-    }
-  } else {
-    for (int kt = 0; kt < n_k; ++kt) {  // the same copies and barriers, no multiply
-      cuda::cp_async_wait<kAhead - 1>();
-      cuda::fence_proxy_async();
-      __syncthreads();
-      __syncthreads();
-      if (kt + kAhead < n_k) load_stage(kt + kAhead, (kt + kAhead) % kStages);
-      cuda::cp_async_commit();
-    }
-    return;  // its rows are all past the expert's end: nothing to store
+    for (int kk = 0; kk < kBK / 16; ++kk)
+      cuda::wgmma_m64n256k16(acc, descriptor(sa, kk), descriptor(sb, kk), 1);
+    cuda::wgmma_commit();
+    wgmma_wait_one();  // step kt - 1 done here; after the barrier, in both warpgroups
+    cuda::wgmma_fence_operand(acc);
+    __syncthreads();
+    if (kt + kAhead < n_k) load_stage(kt + kAhead, (kt + kAhead) % kStages);  // the buffer of step kt - 1
+    cuda::cp_async_commit();
   }
   cuda::wgmma_wait_all();
   cuda::wgmma_fence_operand(acc);
@@ -356,27 +329,11 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
     M1_CUDA_STATUS(cudaGetLastError());
     return {};
   }
-  // Experiment switch (removed before merge): M1_MOE_TENSOR=cpasync picks the cp.async kernel.
-  static const int path = [] {
-    const char * v = std::getenv("M1_MOE_TENSOR");
-    return !v ? 1 : std::strcmp(v, "cluster") == 0 ? 0 : std::strcmp(v, "cpasync_noskip") == 0 ? 2 : 1;
-  }();
-  static const int prefetch = [] {
-    const char * v = std::getenv("M1_MOE_PREFETCH");
-    return v ? std::atoi(v) : 0;
-  }();
-  if (path == 0) return moe_expert_gemm_clustered(a, s, prefetch);
   const int tile_cols = a.swiglu ? kBN / 2 : kBN;
-  const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert, prefetch};
+  const TensorParams p{a, (a.n + tile_cols - 1) / tile_cols, rows_per_expert};
   const int64_t blocks = (int64_t(a.n_rows + kBM - 1) / kBM + a.n_experts) * p.n_tiles;
   M1_RETURN_IF_ERROR(cuda::require(blocks < (int64_t(1) << 31), "moe_expert_gemm", "too many rows for one launch"));
-  using Kernel = void (*)(TensorParams);
-  static constexpr Kernel kernels[2][2][2] = {
-      {{moe_gemm_tensor_kernel<false, false, false>, moe_gemm_tensor_kernel<false, false, true>},
-       {moe_gemm_tensor_kernel<false, true, false>, moe_gemm_tensor_kernel<false, true, true>}},
-      {{moe_gemm_tensor_kernel<true, false, false>, moe_gemm_tensor_kernel<true, false, true>},
-       {moe_gemm_tensor_kernel<true, true, false>, moe_gemm_tensor_kernel<true, true, true>}}};
-  const Kernel kernel = kernels[a.swiglu][prefetch > 0][path == 1];
+  auto kernel = a.swiglu ? moe_gemm_tensor_kernel<true> : moe_gemm_tensor_kernel<false>;
   M1_CUDA_STATUS(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   kernel<<<unsigned(blocks), kThreads, kSmemBytes, s>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());
