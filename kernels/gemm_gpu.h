@@ -15,12 +15,16 @@ enum class ElementType { bf16, f32 };
 
 // Which kernel computes the product.
 enum class GemmKernel {
-  automatic,  // streaming when it fits (bf16, m <= kGemvMaxRows, beta 0), else cuBLAS
+  automatic,  // streaming when it fits (bf16, m <= kGemvAutoMaxRows, beta 0), else cuBLAS
   cublas,
   streaming,  // one warp per row of B, for decode steps; an error where it does not fit
 };
 
 inline constexpr int kGemvMaxRows = 8;
+// Measured on the H100 (2026-11-27, m1_gpu_kernels_bench --gemv): at one row the streaming kernel
+// reads at 26-29% of copy on 8-10 MB matrices against cuBLAS's 17-19%, and at 81-96% against
+// 67-87% on M1's 75-400 MB ones; at 8 rows cuBLAS wins (15-62% vs 19-87%).
+inline constexpr int kGemvAutoMaxRows = 1;
 
 struct GemmArgs {
   int m = 0, n = 0, k = 0;

@@ -91,8 +91,7 @@ Status silu_inplace(Bf16 * data, int64_t n_elements, Stream stream) {
   M1_RETURN_IF_ERROR(cuda::require(n_elements > 0 && n_elements % 8 == 0, kName,
                                    "n_elements " + std::to_string(n_elements) + " must be a positive multiple of 8"));
   M1_RETURN_IF_ERROR(cuda::require(data != nullptr && cuda::aligned16(data), kName, "data must be 16-byte aligned"));
-  silu_kernel<<<grid_for(n_elements / 8), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(data, n_elements, 1,
-                                                                                            n_elements / 8);
+  silu_kernel<<<grid_for(n_elements / 8), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(data, 8, 1, n_elements / 8);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }

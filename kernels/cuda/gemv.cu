@@ -68,13 +68,13 @@ void launch(const GemmArgs & a, cudaStream_t s) {
 
 }  // namespace
 
-bool gemv_streaming_fits(const GemmArgs & a) {
-  return a.ab_type == ElementType::bf16 && a.m >= 1 && a.m <= kGemvMaxRows && a.beta == 0.0f && a.k % 8 == 0 &&
+bool gemv_streaming_fits(const GemmArgs & a, int max_rows) {
+  return a.ab_type == ElementType::bf16 && a.m >= 1 && a.m <= max_rows && a.beta == 0.0f && a.k % 8 == 0 &&
          a.lda % 8 == 0 && a.ldb % 8 == 0 && cuda::aligned16(a.a) && cuda::aligned16(a.b) && a.n <= (1 << 30);
 }
 
 Status gemv_streaming(const GemmArgs & a, Stream stream) {
-  M1_RETURN_IF_ERROR(cuda::require(gemv_streaming_fits(a), "gemm_nt",
+  M1_RETURN_IF_ERROR(cuda::require(gemv_streaming_fits(a, kGemvMaxRows), "gemm_nt",
                                    "the streaming kernel needs bf16 A and B, m in [1, " + std::to_string(kGemvMaxRows) +
                                        "], beta 0, and 16-byte aligned rows (k, lda, ldb multiples of 8)"));
   cudaStream_t s = static_cast<cudaStream_t>(stream);

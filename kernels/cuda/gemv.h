@@ -6,9 +6,9 @@
 
 namespace m1::kernels::gpu {
 
-// Whether gemv_streaming can run these arguments (bf16 A and B, m <= kGemvMaxRows, beta 0,
-// 16-byte aligned rows).
-bool gemv_streaming_fits(const GemmArgs & args);
+// Whether gemv_streaming can run these arguments (bf16 A and B, m <= max_rows, beta 0, 16-byte
+// aligned rows).
+bool gemv_streaming_fits(const GemmArgs & args, int max_rows);
 Status gemv_streaming(const GemmArgs & args, Stream stream);
 
 }  // namespace m1::kernels::gpu
