@@ -443,6 +443,7 @@ const float * GpuModel::device_logits(size_t index) const {
 
 Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSequenceInput> batch) {
   M1_RETURN_IF_ERROR(validate(batch));
+  M1_RETURN_IF_ERROR(use_device());
   std::vector<MemoryView> views(batch.size());
   std::vector<SequenceLogits> logits(batch.size());
   for (size_t s = 0; s < batch.size(); ++s) {
