@@ -22,8 +22,8 @@ enum class GemmKernel {
 
 inline constexpr int kGemvMaxRows = 8;
 // Measured on the H100 (2026-11-27, m1_gpu_kernels_bench --gemv): at one row the streaming kernel
-// reads at 26-29% of copy on 8-10 MB matrices against cuBLAS's 17-19%, and at 81-96% against
-// 67-87% on M1's 75-400 MB ones; at 8 rows cuBLAS wins (15-62% vs 19-87%).
+// reads at 26-58% of copy on the 1B model's 8-34 MB matrices against cuBLAS's 17-45%, and at 81-96%
+// against 67-87% on M1's 100-400 MB ones; at 8 rows cuBLAS wins (13-62% vs 17-87%).
 inline constexpr int kGemvAutoMaxRows = 1;
 
 struct GemmArgs {
