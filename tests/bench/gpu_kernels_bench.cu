@@ -235,6 +235,7 @@ void bench_lightning_split(const Peaks & peaks, bool quick, int reps) {
   bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8, false);
   bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8, false, 0);
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 2048);   // 16 chunks
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 8192);   // 4 chunks
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, false, 16384);  // 2 chunks at 64 heads
 }
 

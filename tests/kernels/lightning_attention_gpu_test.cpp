@@ -171,7 +171,7 @@ TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
   }
 }
 
-// The sequence split: chunks of 128, 192 or 2048 tokens (pinned; 2048 = two 1024-token pieces in
+// The sequence split: chunks of 128, 192 or 8192 tokens (pinned; 8192 = two 4096-token pieces in
 // the chunk-state pass) or the launcher's choice, run in parallel from start states that a
 // chunk-state pass and a scan compute. Lengths give several chunks with a
 // remainder, exactly one chunk, one chunk plus a token, a single block, an empty sequence and a
@@ -184,7 +184,7 @@ TEST(LightningAttentionGpu, SplitPrefillMatchesRecurrence) {
   std::string reason = m1::test::gpu_unavailable_reason();
   if (!reason.empty()) GTEST_SKIP() << reason;
 
-  const std::vector<int> lens = {1000, 0, 300, 64, 128, 129, 2500, 17};
+  const std::vector<int> lens = {1000, 0, 300, 64, 128, 129, 8300, 17};
   const std::vector<int32_t> slots = {5, 0, 7, 2, 6, 1, 3, 4};
   const int n_seqs = static_cast<int>(lens.size());
   std::vector<int32_t> starts = {0};
@@ -205,14 +205,14 @@ TEST(LightningAttentionGpu, SplitPrefillMatchesRecurrence) {
     }
 
   struct Variant { int chunk_tokens, max_seq_len, value_slice; };
-  for (Variant variant : {Variant{128, 2500, 0}, Variant{128, 2500, 32}, Variant{192, 1000, 64}, Variant{2048, 2500, 64},
-                          Variant{0, 2500, 0}}) {
+  for (Variant variant : {Variant{128, 8300, 0}, Variant{128, 8300, 32}, Variant{192, 1000, 64}, Variant{8192, 8300, 64},
+                          Variant{0, 8300, 0}}) {
     SCOPED_TRACE("chunk_tokens " + std::to_string(variant.chunk_tokens) + " max_seq_len " +
                  std::to_string(variant.max_seq_len) + " value_slice " + std::to_string(variant.value_slice));
     const size_t bytes = m1::kernels::gpu::lightning_prefill_workspace_bytes(n_seqs, kHeads, variant.max_seq_len,
                                                                              variant.chunk_tokens);
-    if (variant.chunk_tokens > 0) {  // one start state per chunk (per 1024-token piece of longer chunks)
-      const int pieces = variant.chunk_tokens > 1024 ? variant.chunk_tokens / 1024 : 1;
+    if (variant.chunk_tokens > 0) {  // one start state per chunk (per 4096-token piece of longer chunks)
+      const int pieces = variant.chunk_tokens > 4096 ? variant.chunk_tokens / 4096 : 1;
       EXPECT_EQ(bytes, static_cast<size_t>(n_seqs) * ((variant.max_seq_len + variant.chunk_tokens - 1) / variant.chunk_tokens) *
                            pieces * kHeads * kD * kD * sizeof(float));
     }
