@@ -65,6 +65,7 @@ struct LightningDecodeArgs {
   LightningState state;
   Bf16 * out = nullptr;                       // bf16 [n_seqs, out_row_stride]; head h at h*128
   std::int64_t out_row_stride = 0;
+  bool silu = false;                          // q, k, v replaced by bf16(silu(x)) as they load
 };
 
 Status lightning_prefill(const LightningPrefillArgs & args, Stream stream);

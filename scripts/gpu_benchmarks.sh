@@ -10,7 +10,7 @@ if [ ! -x "$bench" ]; then
   echo "no $bench (built without CUDA?)"
   exit 1
 fi
-# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "moe", "model",
+# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "moe", "gemv", "model",
 # "layer", "e2e".
 benches=${M1_GPU_BENCHES:-kernels model layer}
 rc=0
@@ -20,6 +20,10 @@ if [[ " $benches " == *" kernels "* ]]; then
   if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
   fi
+fi
+# "gemv": the ceilings and the decode-size GEMMs only (the streaming kernel vs cuBLAS).
+if [[ " $benches " == *" gemv "* ]]; then
+  "$bench" --gemv "${@:2}" || rc=1
 fi
 # "moe": the ceilings and the MoE rows of the kernel bench only (grouped expert GEMMs vs dense cuBLAS).
 if [[ " $benches " == *" moe "* ]]; then

@@ -2,7 +2,7 @@
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
 // would fit in L2 are rotated among several copies.
-// Usage: m1_gpu_kernels_bench [--quick] [--moe | --lightning]
+// Usage: m1_gpu_kernels_bench [--quick] [--moe | --gemv | --lightning]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -593,14 +593,47 @@ void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) 
   bench_moe_routing(peaks, 16384, reps);
 }
 
+// gemm_nt at decode row counts: the weight-streaming kernel against cuBLAS on the projection
+// shapes of the 1B bench model (D 2048) and of M1 (D 6144). Bytes = the weight read once (the few
+// rows of A and C are noise); weights rotate through >= 256 MiB of copies so that L2 does not serve them.
+void bench_gemv(const Peaks & peaks, int reps) {
+  struct Shape { const char * name; int n, k; };
+  for (Shape sh : {Shape{"1B qkv+gate", 8192, 2048}, Shape{"1B softmax qkv", 2560, 2048}, Shape{"1B out proj", 2048, 2048},
+                   Shape{"M1 qkv+gate", 32768, 6144}, Shape{"M1 softmax qkv", 10240, 6144}, Shape{"M1 out proj", 6144, 8192}}) {
+    const size_t w_elems = size_t(sh.n) * sh.k, bytes = w_elems * 2;
+    const int copies = int(std::max<size_t>(1, (size_t(256) << 20) / bytes + 1));
+    Bf16 * w = random_bf16(w_elems * copies, 41, -0.05f, 0.05f);
+    Bf16 * a = random_bf16(size_t(8) * sh.k, 42);
+    Bf16 * c = device_alloc<Bf16>(size_t(8) * sh.n);
+    for (int m : {1, 8}) {
+      double ms[2];
+      for (int kernel = 0; kernel < 2; ++kernel) {
+        ms[kernel] = median_ms([&](int rep) {
+          gpu::GemmArgs g;
+          g.m = m, g.n = sh.n, g.k = sh.k, g.a = a, g.lda = sh.k, g.b = w + size_t(rep % copies) * w_elems, g.ldb = sh.k;
+          g.c = c, g.ldc = sh.n, g.kernel = kernel ? gpu::GemmKernel::cublas : gpu::GemmKernel::streaming;
+          check(gpu::gemm_nt(g, nullptr));
+        }, reps);
+      }
+      const std::string shape = std::to_string(m) + "x" + std::to_string(sh.n) + "x" + std::to_string(sh.k);
+      for (int kernel = 0; kernel < 2; ++kernel)
+        report_bytes(peaks, std::string(sh.name) + (kernel ? " cuBLAS" : " stream"), shape, ms[kernel], double(bytes));
+    }
+    M1_CUDA_CHECK(cudaFree(w));
+    M1_CUDA_CHECK(cudaFree(a));
+    M1_CUDA_CHECK(cudaFree(c));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
-  bool quick = false, moe_only = false, lightning_only = false;
+  bool quick = false, moe_only = false, gemv_only = false, lightning_only = false;
   for (int i = 1; i < argc; ++i) {
     lightning_only |= std::strcmp(argv[i], "--lightning") == 0;  // the ceilings and lightning prefill only
     quick |= std::strcmp(argv[i], "--quick") == 0;
     moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
+    gemv_only |= std::strcmp(argv[i], "--gemv") == 0;  // the ceilings and the decode GEMV rows only
   }
   cudaDeviceProp prop;
   M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -610,6 +643,10 @@ int main(int argc, char ** argv) {
   const int reps = quick ? 5 : 30;
   if (lightning_only) {
     bench_lightning_split(peaks, quick, reps);
+    return 0;
+  }
+  if (gemv_only) {
+    bench_gemv(peaks, 100);
     return 0;
   }
   if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);
