@@ -24,6 +24,8 @@ Status not_built(const char * kernel) {
 
 Status lightning_prefill(const LightningPrefillArgs &, Stream) { return not_built("lightning_prefill"); }
 Status lightning_decode(const LightningDecodeArgs &, Stream) { return not_built("lightning_decode"); }
+int lightning_prefill_chunk_tokens(int, int, int) { return 0; }  // nothing runs without CUDA
+std::size_t lightning_prefill_workspace_bytes(int, int, int, int) { return 0; }
 Status residual_rms_norm(const ResidualRmsNormArgs &, Stream) { return not_built("residual_rms_norm"); }
 Status gated_rms_norm(const GatedRmsNormArgs &, Stream) { return not_built("gated_rms_norm"); }
 Status swiglu(const SwigluArgs &, Stream) { return not_built("swiglu"); }

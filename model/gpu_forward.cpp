@@ -36,7 +36,7 @@ using gpu::Bf16;
 struct GpuModel::Workspace {
   int device = 0;
   kernels::DeviceBuffer ints, x, a, a32, b, attn_out, qkv, o, oc, b32, router_logits, experts, route_weights, permuted,
-      offsets, entry_rows, hidden, expert_out, decode, final32, logits;
+      offsets, entry_rows, hidden, expert_out, decode, lightning_chunks, final32, logits;
   kernels::DeviceBuffer route_counter;  // moe_route_permute_small's counter: zeroed once, left zero by each launch
 
   // Decode graphs, keyed by (sequences, context bucket, block-table width), which fix every launch's
@@ -128,6 +128,13 @@ Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states,
     gpu::LightningPrefillArgs args;
     args.n_seqs = r.plan.n_seqs, args.n_heads = H, args.seq_starts = r.plan.at(r.plan.seq_starts), args.in = in;
     args.decay = f32(w.decay), args.state = state, args.out = o, args.out_row_stride = int64_t(H) * 128;
+    // Few sequences x heads (one long prompt, or a tensor-parallel share of the heads): the kernel
+    // splits each sequence into chunks run in parallel, with their start states in this workspace.
+    const size_t bytes = gpu::lightning_prefill_workspace_bytes(r.plan.n_seqs, H, r.plan.max_chunk);
+    if (bytes > 0) {
+      M1_RETURN_IF_ERROR(r.ws.ensure(r.ws.lightning_chunks, bytes));
+      args.max_seq_len = r.plan.max_chunk, args.workspace = f32(r.ws.lightning_chunks);
+    }
     M1_RETURN_IF_ERROR(gpu::lightning_prefill(args, nullptr));
   }
   Bf16 * oc = o;  // [T, H*d]: the real dims of each head, packed

@@ -2,7 +2,7 @@
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
 // would fit in L2 are rotated among several copies.
-// Usage: m1_gpu_kernels_bench [--quick] [--moe] [--moe-tokens N] [--gemv]
+// Usage: m1_gpu_kernels_bench [--quick] [--moe | --moe-tokens N | --gemv | --lightning]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -162,8 +162,10 @@ float * m1_decays() {  // s(l = 40, h) of M1_SPEC.md section 4 for the 64 heads
 }
 
 // Prefill of n_seqs sequences of seq_len tokens each, packed qkv as the checkpoint lays it out.
+// chunk_tokens: -1 = no workspace (unsplit, the path before the sequence split), 0 = the launcher's
+// choice with a workspace, > 0 = that chunk length.
 void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int value_slice, int reps,
-                             int heads = kHeads, bool wgmma = false) {
+                             int heads = kHeads, bool wgmma = false, int chunk_tokens = -1) {
   const size_t n = size_t(n_seqs) * seq_len;
   const int64_t row = 3 * heads * kD;
   Bf16 * qkv = random_bf16(n * row, 10);
@@ -185,6 +187,19 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   a.out_row_stride = heads * kD;
   a.value_slice = value_slice;
   a.kernel = wgmma ? gpu::LightningPrefillKernel::kWgmma : gpu::LightningPrefillKernel::kMmaSync;
+  float * workspace = nullptr;
+  int chunks = 1;
+  if (chunk_tokens >= 0) {
+    const size_t bytes = gpu::lightning_prefill_workspace_bytes(n_seqs, heads, seq_len, chunk_tokens);
+    if (bytes > 0) {
+      workspace = device_alloc<float>(bytes / 4);
+      a.workspace = workspace;
+      a.max_seq_len = seq_len;
+      a.chunk_tokens = chunk_tokens;
+      const int tokens = chunk_tokens > 0 ? chunk_tokens : gpu::lightning_prefill_chunk_tokens(n_seqs, heads, seq_len);
+      chunks = (seq_len + tokens - 1) / tokens;
+    }
+  }
   M1_CUDA_CHECK(cudaMemset(state, 0, size_t(n_seqs) * heads * kD * kD * 4));
   // Each run continues from the state the last one left (bounded: every head decays).
   double ms = median_ms([&](int) { check(gpu::lightning_prefill(a, nullptr)); }, reps);
@@ -194,7 +209,8 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   const double floor_ms = std::max(bytes / (peaks.copy_gbs * 1e6), flops_block / (peaks.gemm_tflops * 1e9));
   std::string shape = std::to_string(n_seqs) + "x" + std::to_string(seq_len / 1024) + "K" +
                       (heads != kHeads ? " " + std::to_string(heads) + "h" : std::string()) + " slice " +
-                      (value_slice ? std::to_string(value_slice) : std::string("auto")) + (wgmma ? " wgmma" : "");
+                      (value_slice ? std::to_string(value_slice) : std::string("auto")) + (wgmma ? " wgmma" : "") +
+                      (chunk_tokens >= 0 ? " split " + std::to_string(chunks) : std::string());
   print_row("lightning prefill", shape, ms,
       fmt("%.0f TF/s 4nHd^2, ", flops_recurrence / ms / 1e9) + fmt("%.0f block", flops_block / ms / 1e9),
       fmt("floor %.3f ms", floor_ms) + fmt(" (%.0f%%)", 100 * floor_ms / ms));
@@ -203,6 +219,25 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   M1_CUDA_CHECK(cudaFree(state));
   M1_CUDA_CHECK(cudaFree(decay));
   M1_CUDA_CHECK(cudaFree(d_starts));
+  if (workspace != nullptr) M1_CUDA_CHECK(cudaFree(workspace));
+}
+
+// The lightning prefill rows before and after the sequence split (issue 9), in one run.
+void bench_lightning_split(const Peaks & peaks, bool quick, int reps) {
+  const int long_reps = quick ? 3 : 10;
+  for (int chunk : {-1, 0}) {  // unsplit, then the launcher's choice with a workspace
+    bench_lightning_prefill(peaks, 1, 4096, 64, reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 1, 131072, 64, long_reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 1, 32768, 0, reps, 8, false, chunk);
+    bench_lightning_prefill(peaks, 1, 4096, 0, reps, 8, false, chunk);
+  }
+  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8, false);
+  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8, false, 0);
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 2048);   // 16 chunks
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 8192);   // 4 chunks
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, false, 16384);  // 2 chunks at 64 heads
 }
 
 // One decode step for `batch` sequences; state slots rotate through a pool larger than L2.
@@ -543,19 +578,12 @@ void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
 }
 
 void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
-  for (int slice : {64, 32}) {
-    bench_lightning_prefill(peaks, 1, 4096, slice, reps);
-    bench_lightning_prefill(peaks, 1, 32768, slice, reps);
-  }
-  bench_lightning_prefill(peaks, 8, 4096, 64, reps);
+  bench_lightning_split(peaks, quick, reps);  // slice 64 and the 8-head rows (one GPU's share under 8-way TP)
+  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 32, reps);
   bench_lightning_prefill(peaks, 8, 4096, 32, reps);
-  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10);
   for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 64, reps, kHeads, true);
   bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
   bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10, kHeads, true);
-  // 8 heads: one GPU's share under 8-way tensor parallelism, where the launcher picks slice 32
-  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
-  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
   bench_paged_prefill(peaks, 4096, reps);
   bench_paged_prefill(peaks, 32768, quick ? 3 : 10);
@@ -601,9 +629,10 @@ void bench_gemv(const Peaks & peaks, int reps) {
 }  // namespace
 
 int main(int argc, char ** argv) {
-  bool quick = false, moe_only = false, gemv_only = false;
+  bool quick = false, moe_only = false, gemv_only = false, lightning_only = false;
   std::vector<int> prefill_tokens = {4096, 32768};
   for (int i = 1; i < argc; ++i) {
+    lightning_only |= std::strcmp(argv[i], "--lightning") == 0;  // the ceilings and lightning prefill only
     quick |= std::strcmp(argv[i], "--quick") == 0;
     moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
     gemv_only |= std::strcmp(argv[i], "--gemv") == 0;  // the ceilings and the decode GEMV rows only
@@ -619,6 +648,10 @@ int main(int argc, char ** argv) {
   std::printf("%-26s %-22s %10s  %-26s %s\n", "kernel", "shape", "ms", "rate", "vs floor / peak");
   const Peaks peaks = measure_peaks(quick);
   const int reps = quick ? 5 : 30;
+  if (lightning_only) {
+    bench_lightning_split(peaks, quick, reps);
+    return 0;
+  }
   if (gemv_only) {
     bench_gemv(peaks, 100);
     return 0;
