@@ -36,6 +36,7 @@ Status moe_permute(const MoePermuteArgs &, Stream) { return not_built("moe_permu
 Status moe_unpermute(const MoeUnpermuteArgs &, Stream) { return not_built("moe_unpermute"); }
 Status moe_route_permute_small(const MoeRoutePermuteArgs &, Stream) { return not_built("moe_route_permute_small"); }
 Status moe_expert_gemm(const MoeGemmArgs &, Stream) { return not_built("moe_expert_gemm"); }
+Status moe_expert_gemms_per_expert(const MoePerExpertArgs &, Stream) { return not_built("moe_expert_gemms_per_expert"); }
 Status rope_append(const RopeAppendArgs &, Stream) { return not_built("rope_append"); }
 Status paged_decode(const PagedDecodeArgs &, Stream) { return not_built("paged_decode"); }
 Status paged_prefill(const PagedPrefillArgs &, Stream) { return not_built("paged_prefill"); }

@@ -7,6 +7,8 @@
 // the bf16 reference (act_fn(w1 x) * w3 x) and the separate swiglu kernel. fp32 accumulation.
 // Two kernels: a tensor-core one (wgmma, 128 rows x 256 weight rows per block) for prefill, and a
 // weight-streaming one for decode batches, where each expert sees a handful of rows.
+// moe_expert_gemms_per_expert is the other way to run the whole expert FFN: host-side offsets, one
+// cuBLAS GEMM per expert and projection, and the separate swiglu kernel between them.
 #pragma once
 
 #include <cstdint>
@@ -41,5 +43,34 @@ struct MoeGemmArgs {
 };
 
 Status moe_expert_gemm(const MoeGemmArgs & args, Stream stream);
+
+// From this many tokens (rows given to the MoE layer, before top-k) a prefill runs the expert FFN
+// per expert on cuBLAS: measured faster on the H100 at M1's sizes (BENCHMARKS.md, "MoE layer
+// prefill": the layer in 5.5-5.6 vs 6.4-6.6 ms at 4K tokens, 33.5 vs 41.9 ms at 32K). Below it the grouped kernels stay,
+// where no measurement says otherwise, and decode needs them anyway: they never wait for the host.
+inline constexpr int kMoePerExpertMinTokens = 4096;
+
+// The expert FFN, out[r] = w2_e (silu(w1_e in[r]) * w3_e in[r]) for the rows r of each expert e,
+// with the per-expert row ranges known on the host (the caller copies moe_permute's offsets back,
+// which synchronizes, so this cannot run inside a CUDA graph capture). Per expert with rows: one
+// GEMM into hidden[:, 0:2 ffn], then swiglu over all rows (into the gate half), then one GEMM of the
+// down projection into out. Roundings as moe_expert_gemm's swiglu path: bf16 g and u, bf16 silu(g),
+// bf16 product, bf16 out; fp32 accumulation.
+struct MoePerExpertArgs {
+  int n_rows = 0;                          // rows of `in`, all experts together
+  int n_experts = 0;
+  int width = 0;                           // model width D (multiple of 8)
+  int ffn = 0;                             // expert FFN width F (multiple of 8)
+  const std::int32_t * host_offsets = nullptr;  // HOST int32 [n_experts + 1]: 0, ..., n_rows
+  const Bf16 * in = nullptr;               // bf16 [n_rows, in_stride], grouped by expert
+  std::int64_t in_stride = 0;
+  const Bf16 * gate_up = nullptr;          // bf16 [n_experts, 2 ffn, width]: w1 rows, then w3 rows
+  const Bf16 * down = nullptr;             // bf16 [n_experts, width, ffn]
+  Bf16 * hidden = nullptr;                 // scratch, bf16 [n_rows, 2 ffn] contiguous
+  Bf16 * out = nullptr;                    // bf16 [n_rows, out_stride]
+  std::int64_t out_stride = 0;
+};
+
+Status moe_expert_gemms_per_expert(const MoePerExpertArgs & args, Stream stream);
 
 }  // namespace m1::kernels::gpu
