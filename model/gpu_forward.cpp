@@ -73,6 +73,7 @@ int32_t * i32(const kernels::DeviceBuffer & b) { return static_cast<int32_t *>(b
 struct BatchPlan {
   int n_seqs = 0, n_rows = 0, max_chunk = 0, max_len = 0, max_pages = 0;
   bool decode = false;  // every active sequence adds exactly one token
+  bool moe_per_expert = false;  // expert FFNs per expert on cuBLAS (host sync), see forward()
   std::vector<int> row_begin;  // per batch entry: its first row (its tokens' rows follow)
   std::vector<int32_t> host;  // all int arrays below, each starting at a 16-byte boundary
   size_t tokens = 0, seq_starts = 0, slots = 0, token_seq = 0, token_pos = 0, chunk_pos = 0, seq_lens = 0,
@@ -206,6 +207,15 @@ Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b) {
     M1_RETURN_IF_ERROR(gpu::moe_permute(
         {T, E, K, D, i32(ws.experts), b, D, bf(ws.permuted), i32(ws.offsets), i32(ws.entry_rows)}, nullptr));
   }
+  if (r.plan.moe_per_expert) {  // large prefills: per-expert cuBLAS GEMMs, `hidden` 2F wide
+    std::vector<int32_t> offsets(size_t(E) + 1);
+    M1_RETURN_IF_ERROR(gpu::copy_to_host(offsets.data(), ws.offsets.data(), offsets.size() * 4));  // waits
+    gpu::MoePerExpertArgs a;
+    a.n_rows = T * K, a.n_experts = E, a.width = D, a.ffn = F, a.host_offsets = offsets.data();
+    a.in = bf(ws.permuted), a.in_stride = D, a.gate_up = bf(w.gate_up), a.down = bf(w.down), a.hidden = bf(ws.hidden);
+    a.out = bf(ws.expert_out), a.out_stride = D;
+    return gpu::moe_expert_gemms_per_expert(a, nullptr);
+  }
   // Both expert GEMMs read the per-expert row ranges from the device (no host sync); the first
   // fuses w1 and w3 with SwiGLU, so `hidden` holds F columns per routed row.
   gpu::MoeGemmArgs up;
@@ -282,6 +292,7 @@ BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const Mem
 Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const GpuGeometry & g, const BatchPlan & plan) {
   const size_t rows = size_t(plan.n_rows), D = size_t(c.hidden_size), E = size_t(c.n_experts);
   const size_t routed = rows * size_t(c.n_experts_per_token), F = size_t(c.expert_ffn);
+  const size_t hidden_width = plan.moe_per_expert ? 2 * F : F;  // gate and up side by side, or fused
   const size_t Hs = size_t(g.softmax_heads), H = size_t(g.heads), kv = size_t(g.kv_heads) * 128;
   const size_t Hd = H * size_t(g.head_dim), wide = std::max(H * 384 + Hd, Hs * 128 + 2 * kv);
   M1_RETURN_IF_ERROR(ws.ensure(ws.ints, plan.host.size() * 4));
@@ -291,7 +302,7 @@ Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const G
            {&ws.qkv, rows * wide * 2}, {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2},
            {&ws.b32, rows * D * 4}, {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4},
            {&ws.route_weights, routed * 4}, {&ws.permuted, routed * D * 2}, {&ws.offsets, (E + 1) * 4},
-           {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * F * 2}, {&ws.expert_out, routed * D * 2}})
+           {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * hidden_width * 2}, {&ws.expert_out, routed * D * 2}})
     M1_RETURN_IF_ERROR(ws.ensure(*buffer, bytes));
   if (!ws.route_counter.data()) {
     M1_RETURN_IF_ERROR(ws.ensure(ws.route_counter, 4));
@@ -462,6 +473,11 @@ Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSeque
     logits[s].n_rows = batch[s].logits == LogitRows::all ? n : batch[s].logits == LogitRows::last && n > 0 ? 1 : 0;
   }
   BatchPlan plan = make_plan(batch, views, kPageTokens);
+  // The per-expert path copies the expert offsets to the host, which a CUDA graph capture cannot
+  // do: decode steps, which run_decoder captures when graphs are on, keep the grouped kernels
+  // (at the default threshold no decode batch has that many tokens, but a test's threshold of 1
+  // would reach them).
+  plan.moe_per_expert = plan.n_rows >= options_.moe_per_expert_min_tokens && !(plan.decode && options_.cuda_graphs);
   if (plan.n_rows > 0) {
     M1_RETURN_IF_ERROR(ensure_workspace(*ws_, config_, weights_.geometry, plan));
     M1_RETURN_IF_ERROR(gpu::copy_to_device(ws_->ints.data(), plan.host.data(), plan.host.size() * 4));

@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "kernels/device_memory.h"
+#include "kernels/moe_gemm_gpu.h"
 #include "model/config.h"
 #include "model/gpu_weights.h"
 #include "model/model.h"
@@ -26,6 +27,11 @@ struct GpuModelOptions {
   int64_t max_cached_tokens = 16384;  // softmax K/V capacity over all sequences together
   bool progress = true;            // weight-loading progress bar on stderr (large checkpoints)
   bool cuda_graphs = true;         // decode steps replay one CUDA graph per (batch size, context bucket)
+  // A forward of at least this many tokens (all sequences together) runs the expert FFNs per expert
+  // on cuBLAS, after copying the expert row offsets to the host (one sync per layer); smaller ones,
+  // and decode steps that a CUDA graph replays, run the grouped kernels. The default is the measured
+  // crossover (kernels/moe_gemm_gpu.h); tests set 1 to run the per-expert path on tiny fixtures.
+  int moe_per_expert_min_tokens = kernels::gpu::kMoePerExpertMinTokens;
 };
 
 struct GpuMemoryPool;  // slots and pages in use (gpu_model.cpp)

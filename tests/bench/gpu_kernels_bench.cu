@@ -413,26 +413,21 @@ struct MoeLayer {
     dn.out = expert_out, dn.out_stride = kHidden;
     check(gpu::moe_expert_gemm(dn, nullptr));
   }
-  // The path before the grouped GEMMs: offsets to the host, one cuBLAS GEMM per expert, swiglu.
+  // The path before the grouped GEMMs, which the model keeps for large prefills: offsets to the
+  // host, one cuBLAS GEMM per expert, swiglu (kernels/moe_gemm_gpu.h).
   void expert_gemms_host_synced() {
     std::vector<int32_t> off(kExperts + 1);
     check(gpu::copy_to_host(off.data(), offsets, off.size() * 4));
-    const int F = kExpertFfn, D = kHidden;
-    for (int e = 0; e < kExperts; ++e) {
-      const int b = off[e], m = off[e + 1] - b;
-      gpu::GemmArgs g;
-      g.m = m, g.n = 2 * F, g.k = D, g.a = permuted + int64_t(b) * D, g.lda = D, g.b = gate_up + int64_t(e) * 2 * F * D;
-      g.ldb = D, g.c = hidden + int64_t(b) * 2 * F, g.ldc = 2 * F;
-      check(gpu::gemm_nt(g, nullptr));
-    }
-    check(gpu::swiglu({n * kTopK, F, hidden, 2 * F, hidden + F, 2 * F, hidden, 2 * F}, nullptr));
-    for (int e = 0; e < kExperts; ++e) {
-      const int b = off[e], m = off[e + 1] - b;
-      gpu::GemmArgs g;
-      g.m = m, g.n = D, g.k = F, g.a = hidden + int64_t(b) * 2 * F, g.lda = 2 * F, g.b = down + int64_t(e) * D * F;
-      g.ldb = F, g.c = expert_out + int64_t(b) * D, g.ldc = D;
-      check(gpu::gemm_nt(g, nullptr));
-    }
+    gpu::MoePerExpertArgs a;
+    a.n_rows = n * kTopK, a.n_experts = kExperts, a.width = kHidden, a.ffn = kExpertFfn, a.host_offsets = off.data();
+    a.in = permuted, a.in_stride = kHidden, a.gate_up = gate_up, a.down = down, a.hidden = hidden;
+    a.out = expert_out, a.out_stride = kHidden;
+    check(gpu::moe_expert_gemms_per_expert(a, nullptr));
+  }
+  // What the model runs at n tokens (model/gpu_forward.cpp, same threshold).
+  void expert_gemms_models_choice() {
+    if (n >= gpu::kMoePerExpertMinTokens) expert_gemms_host_synced();
+    else expert_gemms(gpu::MoeGemmKernel::automatic);
   }
   void unpermute() { check(gpu::moe_unpermute({n, kTopK, kHidden, expert_out, rows, route_w, out, kHidden}, nullptr)); }
   int experts_used() {
@@ -487,6 +482,13 @@ void bench_moe_prefill(const Peaks & peaks, const ExpertWeights & w, int n, int 
   }, reps);
   print_row("moe layer (per-expert cuBLAS)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
             fmt("%.0f%% of dense, host sync", 100 * dense_ms / ms));
+  ms = median_ms([&](int) {
+    moe.route();
+    moe.expert_gemms_models_choice();
+    moe.unpermute();
+  }, reps);
+  print_row("moe layer (model's choice)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+            fmt("%.0f%% of dense", 100 * dense_ms / ms) + (n >= gpu::kMoePerExpertMinTokens ? ", per-expert" : ", grouped"));
 }
 
 // Decode batches: bytes = the weights of the experts the batch touches (each read once).
