@@ -117,10 +117,12 @@ protected:
   }
 
   static std::unique_ptr<GpuModel> open(const m1::test::GoldenFixture & fx, int max_sequences = 4,
-                                        bool cuda_graphs = true) {
+                                        bool cuda_graphs = true,
+                                        int moe_per_expert_min_tokens = m1::kernels::gpu::kMoePerExpertMinTokens) {
     m1::GpuModelOptions options;
     options.max_sequences = max_sequences;
     options.cuda_graphs = cuda_graphs;
+    options.moe_per_expert_min_tokens = moe_per_expert_min_tokens;
     options.max_cached_tokens = 4096;
     auto model = GpuModel::open(fx.folder, options);
     EXPECT_TRUE(model.ok()) << model.status().message();
@@ -139,23 +141,37 @@ protected:
   }
 
 
+  // Every fixture sequence prefilled in one forward, each against its goldens, into `all`.
+  void one_shot_prefill(Agreement & all, int moe_per_expert_min_tokens) {
+    for (const auto & fx : fixtures_) {
+      auto model = open(fx, 4, true, moe_per_expert_min_tokens);
+      ASSERT_TRUE(model);
+      for (size_t s = 0; s < fx.sequences.size(); ++s) {
+        const auto & seq = fx.sequences[s];
+        GpuMemory m = memory(*model);
+        all.add(chunked(*model, m, seq.tokens, seq.tokens.size()), seq.logits, fx.vocab, 0, int(seq.tokens.size()),
+                fx.name + " seq " + std::to_string(s), seq.router_gaps);
+        EXPECT_EQ(m.n_tokens(), int64_t(seq.tokens.size()));
+      }
+    }
+  }
+
   std::vector<m1::test::GoldenFixture> fixtures_;
 };
 
+// The fixtures' prompts are far below kMoePerExpertMinTokens: the grouped expert kernels.
 TEST_F(GpuModelGoldens, OneShotPrefillMatchesFloat64Goldens) {
   Agreement all;
-  for (const auto & fx : fixtures_) {
-    auto model = open(fx);
-    ASSERT_TRUE(model);
-    for (size_t s = 0; s < fx.sequences.size(); ++s) {
-      const auto & seq = fx.sequences[s];
-      GpuMemory m = memory(*model);
-      all.add(chunked(*model, m, seq.tokens, seq.tokens.size()), seq.logits, fx.vocab, 0, int(seq.tokens.size()),
-              fx.name + " seq " + std::to_string(s), seq.router_gaps);
-      EXPECT_EQ(m.n_tokens(), int64_t(seq.tokens.size()));
-    }
-  }
+  one_shot_prefill(all, m1::kernels::gpu::kMoePerExpertMinTokens);
   all.expect_bounds("gpu one-shot vs goldens");
+}
+
+// The same with the per-expert cuBLAS expert FFNs that large prefills take (threshold 1 token):
+// its roundings are the grouped path's (bf16 g, u, silu, product), so the same bounds hold.
+TEST_F(GpuModelGoldens, PerExpertMoePrefillMatchesFloat64Goldens) {
+  Agreement all;
+  one_shot_prefill(all, 1);
+  all.expect_bounds("gpu one-shot, per-expert moe, vs goldens");
 }
 
 // Chunked prefill (chunk 1 is pure decode, 3 and 17 cross lightning blocks and K/V pages) and
