@@ -46,8 +46,9 @@ Status moe_expert_gemm(const MoeGemmArgs & args, Stream stream);
 
 // From this many tokens (rows given to the MoE layer, before top-k) a prefill runs the expert FFN
 // per expert on cuBLAS: measured faster on the H100 at M1's sizes (BENCHMARKS.md, "MoE layer
-// prefill": the layer in 5.5-5.6 vs 6.4-6.6 ms at 4K tokens, 33.5 vs 41.9 ms at 32K). Below it the grouped kernels stay,
-// where no measurement says otherwise, and decode needs them anyway: they never wait for the host.
+// prefill": the layer in 5.5-5.6 vs 6.4-6.6 ms at 4K tokens, 33.5 vs 41.9 ms at 32K). Below it the
+// grouped kernels stay, where no measurement says otherwise, and decode needs them anyway: they
+// never wait for the host.
 inline constexpr int kMoePerExpertMinTokens = 4096;
 
 // The expert FFN, out[r] = w2_e (silu(w1_e in[r]) * w3_e in[r]) for the rows r of each expert e,
