@@ -58,6 +58,10 @@ struct PagedDecodeArgs {
   int splits = 0;                            // parts of each sequence; 0 = the launcher's choice
 };
 
+// Which prefill kernel runs: the launcher's choice (wgmma), or one pinned (tests and benchmarks
+// compare them).
+enum class PagedPrefillKernel { kAuto, kMmaSync, kWgmma };
+
 struct PagedPrefillArgs {
   int n_seqs = 0;
   int n_heads = 0;                           // 8 * cache.n_kv_heads
@@ -70,6 +74,7 @@ struct PagedPrefillArgs {
   PagedKvCache cache;
   Bf16 * out = nullptr;                      // bf16 [chunk tokens, out_row_stride], head h at h*128
   std::int64_t out_row_stride = 0;
+  PagedPrefillKernel kernel = PagedPrefillKernel::kAuto;
 };
 
 // Bytes of workspace paged_decode needs for these sizes (0 when it runs unsplit).

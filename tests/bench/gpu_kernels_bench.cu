@@ -505,7 +505,7 @@ void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
 
 // Causal softmax prefill of one sequence of n tokens (no cached prefix) over a paged cache, 64 q /
 // 8 kv heads; FLOPs = 4 * heads * 128 * n (n + 1) / 2 (scores and P V over the causal half).
-void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
+void bench_paged_prefill(const Peaks & peaks, int n, int reps, gpu::PagedPrefillKernel kernel) {
   constexpr int kKv = 8, kPage = 64;
   const int n_pages = (n + kPage - 1) / kPage;
   const size_t cache_elems = size_t(n_pages) * kPage * kKv * kD;
@@ -532,12 +532,22 @@ void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
   a.cache = {k, v, kPage, kKv, d_table, n_pages};
   a.out = out;
   a.out_row_stride = kHeads * kD;
+  a.kernel = kernel;
   double ms = median_ms([&](int) { check(gpu::paged_prefill(a, nullptr)); }, reps);
   const double flops = 4.0 * kHeads * kD * double(n) * (n + 1) / 2;
-  print_row("paged prefill (softmax)", std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+  const char * name = kernel == gpu::PagedPrefillKernel::kMmaSync ? "paged prefill mma.sync" : "paged prefill wgmma";
+  print_row(name, std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
             fmt("%.0f%% of GEMM peak", 100 * flops / ms / 1e9 / peaks.gemm_tflops));
   for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_starts, (void *)d_pos})
     M1_CUDA_CHECK(cudaFree(p));
+}
+
+// Both softmax prefill kernels (the default wgmma one and the mma.sync one) at 4K and 32K tokens.
+void bench_softmax_prefill(const Peaks & peaks, bool quick, int reps) {
+  for (auto kernel : {gpu::PagedPrefillKernel::kWgmma, gpu::PagedPrefillKernel::kMmaSync}) {
+    bench_paged_prefill(peaks, 4096, reps, kernel);
+    bench_paged_prefill(peaks, 32768, quick ? 3 : 10, kernel);
+  }
 }
 
 void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
@@ -555,8 +565,7 @@ void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) 
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
   bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
-  bench_paged_prefill(peaks, 4096, reps);
-  bench_paged_prefill(peaks, 32768, quick ? 3 : 10);
+  bench_softmax_prefill(peaks, quick, reps);
   bench_paged_decode(peaks, 1, 32768, reps);
   bench_paged_decode(peaks, 16, 4096, reps);
   bench_paged_decode(peaks, 64, 4096, reps);
@@ -567,10 +576,11 @@ void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) 
 }  // namespace
 
 int main(int argc, char ** argv) {
-  bool quick = false, moe_only = false;
+  bool quick = false, moe_only = false, softmax_only = false;
   for (int i = 1; i < argc; ++i) {
     quick |= std::strcmp(argv[i], "--quick") == 0;
-    moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
+    moe_only |= std::strcmp(argv[i], "--moe") == 0;          // the ceilings and the MoE rows only
+    softmax_only |= std::strcmp(argv[i], "--softmax") == 0;  // the ceilings and the softmax prefill rows only
   }
   cudaDeviceProp prop;
   M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -578,6 +588,10 @@ int main(int argc, char ** argv) {
   std::printf("%-26s %-22s %10s  %-26s %s\n", "kernel", "shape", "ms", "rate", "vs floor / peak");
   const Peaks peaks = measure_peaks(quick);
   const int reps = quick ? 5 : 30;
+  if (softmax_only) {
+    bench_softmax_prefill(peaks, quick, reps);
+    return 0;
+  }
   if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);
   {
     const ExpertWeights experts;
