@@ -192,6 +192,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_prefill_kernel(PagedPrefill
 Status paged_prefill(const PagedPrefillArgs & a, Stream stream) {
   constexpr const char * kName = "paged_prefill";
   M1_RETURN_IF_ERROR(cuda::require(a.n_seqs > 0 && a.n_seqs <= 65535, kName, "n_seqs must be in [1, 65535]"));
+  M1_RETURN_IF_ERROR(cuda::require(a.max_chunk_len <= 65535 * 128, kName, "max_chunk_len must be at most 65535 x 128"));
   M1_RETURN_IF_ERROR(cuda::require(a.cache.k && a.cache.v && a.cache.block_table && a.cache.page_size > 0 &&
                                        a.cache.max_pages > 0 && a.cache.n_kv_heads > 0,
                                    kName, "the cache must be set"));

@@ -12,7 +12,9 @@
 //     cp.async into a 4-stage ring of 128-byte-swizzled tiles; "full" mbarriers tell the consumers a
 //     stage landed (signalled after the producer's own wait on the copies and a proxy fence, so that
 //     wgmma, an async-proxy reader, sees them), "empty" mbarriers tell the producer a stage is free.
-// Query tiles run latest first (most key tiles first). Roundings: P to bf16 for P V, O to bf16.
+// Heads vary fastest in the grid and query tiles run latest first, so the blocks with the most key
+// tiles start first over all heads, and the 8 heads sharing a KV head read its tiles at about the
+// same time (from L2). Roundings: P to bf16 for P V, O to bf16.
 #include <cuda_runtime.h>
 
 #include <type_traits>
@@ -279,9 +281,9 @@ __global__ void __launch_bounds__(kThreads, 1) paged_prefill_wgmma_kernel(PagedP
   uint64_t * empty = full + kStages;
 
   Tile tl;
-  const int q_tile = n_q_tiles - 1 - static_cast<int>(blockIdx.x);
+  const int q_tile = n_q_tiles - 1 - static_cast<int>(blockIdx.y);
   tl.seq = blockIdx.z;
-  tl.head = blockIdx.y;
+  tl.head = blockIdx.x;
   tl.kv_head = tl.head / kG;
   tl.row_begin = a.seq_starts[tl.seq];
   const int chunk_len = a.seq_starts[tl.seq + 1] - tl.row_begin;
@@ -315,7 +317,7 @@ Status launch_paged_prefill_wgmma(const PagedPrefillArgs & a, cudaStream_t strea
   const int n_q_tiles = (a.max_chunk_len + kRows - 1) / kRows;
   M1_CUDA_STATUS(
       cudaFuncSetAttribute(paged_prefill_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  paged_prefill_wgmma_kernel<<<dim3(n_q_tiles, a.n_heads, a.n_seqs), kThreads, kSmemBytes, stream>>>(a, n_q_tiles);
+  paged_prefill_wgmma_kernel<<<dim3(a.n_heads, n_q_tiles, a.n_seqs), kThreads, kSmemBytes, stream>>>(a, n_q_tiles);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }

@@ -9,7 +9,7 @@
 
 namespace m1::kernels::gpu {
 
-// Grid (query tiles of 128 rows, n_heads, n_seqs), 384 threads: two consumer warpgroups and one
+// Grid (n_heads, query tiles of 128 rows, n_seqs), 384 threads: two consumer warpgroups and one
 // producer warpgroup.
 Status launch_paged_prefill_wgmma(const PagedPrefillArgs & args, cudaStream_t stream);
 
