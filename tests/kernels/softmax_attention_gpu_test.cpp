@@ -4,7 +4,12 @@
 // per KV head). Sequences of unequal, odd lengths live in shuffled, non-contiguous pages; the decode
 // runs unsplit, split, and split into more parts than a short sequence has tokens; the prefill runs
 // every token in two chunks per sequence (the second continuing from the cached first), with chunk
-// boundaries off the 64-token tiles.
+// boundaries off the 64-token tiles, through both prefill kernels (wgmma, the default, and mma.sync).
+// For the wgmma kernel's paths: chunks of 1..4 tokens (one key tile, so the producer signals it only
+// at its tail), last query tiles of 44 and 60 rows (the second warpgroup has no rows and runs tile 0
+// only), full query tiles (the first warpgroup needs one key tile fewer and only releases the last),
+// up to 16 key tiles (the 4-stage ring wraps four times), an empty chunk among non-empty ones, and
+// 16-token pages (4 page lookups per key tile).
 #include "kernels/softmax_attention_gpu.h"
 
 #include <gtest/gtest.h>
@@ -37,7 +42,8 @@ constexpr double kTheta = 1e7;
 constexpr double kRopeTol = 3e-3;
 constexpr double kDecodeTol = 4e-3;
 // Prefill also rounds the probabilities to bf16 for P V (2^-9 relative each): 2 x 2^-9 = 3.9e-3
-// plus fp32 softmax; checked at 8e-3.
+// plus fp32 softmax (the wgmma kernel's ex2.approx adds ~2^-22 relative per probability); checked at
+// 8e-3.
 constexpr double kPrefillTol = 8e-3;
 
 // x rotated by RoPE at position pos, in float64.
