@@ -535,7 +535,8 @@ void bench_paged_prefill(const Peaks & peaks, int n, int reps, gpu::PagedPrefill
   a.kernel = kernel;
   double ms = median_ms([&](int) { check(gpu::paged_prefill(a, nullptr)); }, reps);
   const double flops = 4.0 * kHeads * kD * double(n) * (n + 1) / 2;
-  const char * name = kernel == gpu::PagedPrefillKernel::kMmaSync ? "paged prefill mma.sync" : "paged prefill wgmma";
+  const char * name =
+      kernel == gpu::PagedPrefillKernel::kMmaSync ? "paged prefill mma.sync" : "paged prefill wgmma";
   print_row(name, std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
             fmt("%.0f%% of GEMM peak", 100 * flops / ms / 1e9 / peaks.gemm_tflops));
   for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_starts, (void *)d_pos})

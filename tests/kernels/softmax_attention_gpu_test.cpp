@@ -221,8 +221,9 @@ TEST(SoftmaxAttentionGpu, RopeAppendThenPagedDecodeMatchesFloat64) {
           }
       DeviceBuffer d_qc = device_copy(q_chunk), d_starts = device_copy(starts), d_cpos = device_copy(chunk_pos);
       // Both kernels (the default wgmma one and the mma.sync one), each into a poisoned output.
-      for (auto kernel : {m1::kernels::gpu::PagedPrefillKernel::kAuto, m1::kernels::gpu::PagedPrefillKernel::kMmaSync}) {
-        SCOPED_TRACE(kernel == m1::kernels::gpu::PagedPrefillKernel::kAuto ? "wgmma kernel" : "mma.sync kernel");
+      using m1::kernels::gpu::PagedPrefillKernel;
+      for (PagedPrefillKernel kernel : {PagedPrefillKernel::kAuto, PagedPrefillKernel::kMmaSync}) {
+        SCOPED_TRACE(kernel == PagedPrefillKernel::kAuto ? "wgmma kernel" : "mma.sync kernel");
         DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(rows) * kHeads * kD, 0xffff));
         m1::kernels::gpu::PagedPrefillArgs pa;
         pa.n_seqs = n_seqs;
@@ -244,9 +245,11 @@ TEST(SoftmaxAttentionGpu, RopeAppendThenPagedDecodeMatchesFloat64) {
           for (int h = 0; h < kHeads; ++h) {
             std::vector<double> got;
             for (int r = starts[s]; r < starts[s + 1]; ++r)
-              for (int d = 0; d < kD; ++d) got.push_back(from_bf16(out[(static_cast<size_t>(r) * kHeads + h) * kD + d]));
+              for (int d = 0; d < kD; ++d)
+                got.push_back(from_bf16(out[(static_cast<size_t>(r) * kHeads + h) * kD + d]));
             if (!got.empty()) {
-              EXPECT_LE(relative_error(got, ref[s * kHeads + h]), kPrefillTol) << "sequence " << s << " head " << h;
+              EXPECT_LE(relative_error(got, ref[s * kHeads + h]), kPrefillTol)
+                  << "sequence " << s << " head " << h;
             }
           }
       }
