@@ -8,11 +8,11 @@
 //     O += P V is 8 wgmma m64n64k16 with P as the register A operand and V read transposed from
 //     shared memory. The P V of tile j and the S of tile j + 1 are issued back to back, so the
 //     tensor cores stay busy while this warpgroup waits and the other one runs its softmax.
-//   - warps 8-11: the producer warpgroup. It gathers 64-key K and V tiles row by row from the cache pages
-//   with
-//     cp.async into a 4-stage ring of 128-byte-swizzled tiles; "full" mbarriers tell the consumers a
-//     stage landed (signalled after the producer's own wait on the copies and a proxy fence, so that
-//     wgmma, an async-proxy reader, sees them), "empty" mbarriers tell the producer a stage is free.
+//   - warps 8-11: the producer warpgroup. It gathers 64-key K and V tiles row by row from the cache
+//     pages with cp.async into a 4-stage ring of 128-byte-swizzled tiles; "full" mbarriers tell the
+//     consumers a stage landed (signalled after the producer's own wait on the copies and a proxy
+//     fence, so that wgmma, an async-proxy reader, sees them), "empty" mbarriers tell the producer a
+//     stage is free. The two consumer warpgroups never meet at a block-wide barrier.
 // Heads vary fastest in the grid and query tiles run latest first, so the blocks with the most key
 // tiles start first over all heads, and the 8 heads sharing a KV head read its tiles at about the
 // same time (from L2). Roundings: P to bf16 for P V, O to bf16.
