@@ -24,13 +24,17 @@ Status not_built(const char * kernel) {
 
 Status lightning_prefill(const LightningPrefillArgs &, Stream) { return not_built("lightning_prefill"); }
 Status lightning_decode(const LightningDecodeArgs &, Stream) { return not_built("lightning_decode"); }
+int lightning_prefill_chunk_tokens(int, int, int) { return 0; }  // nothing runs without CUDA
+std::size_t lightning_prefill_workspace_bytes(int, int, int, int) { return 0; }
 Status residual_rms_norm(const ResidualRmsNormArgs &, Stream) { return not_built("residual_rms_norm"); }
 Status gated_rms_norm(const GatedRmsNormArgs &, Stream) { return not_built("gated_rms_norm"); }
 Status swiglu(const SwigluArgs &, Stream) { return not_built("swiglu"); }
 Status silu_inplace(Bf16 *, std::int64_t, Stream) { return not_built("silu_inplace"); }
+Status silu_rows_inplace(Bf16 *, int, int, std::int64_t, Stream) { return not_built("silu_rows_inplace"); }
 Status moe_route(const MoeRouteArgs &, Stream) { return not_built("moe_route"); }
 Status moe_permute(const MoePermuteArgs &, Stream) { return not_built("moe_permute"); }
 Status moe_unpermute(const MoeUnpermuteArgs &, Stream) { return not_built("moe_unpermute"); }
+Status moe_route_permute_small(const MoeRoutePermuteArgs &, Stream) { return not_built("moe_route_permute_small"); }
 Status moe_expert_gemm(const MoeGemmArgs &, Stream) { return not_built("moe_expert_gemm"); }
 Status rope_append(const RopeAppendArgs &, Stream) { return not_built("rope_append"); }
 Status paged_decode(const PagedDecodeArgs &, Stream) { return not_built("paged_decode"); }

@@ -5,6 +5,7 @@
 // one token to each sequence of a batch. Both return an error (and launch nothing) on bad shapes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "common/status.h"
@@ -46,6 +47,14 @@ struct LightningPrefillArgs {
   std::int64_t out_row_stride = 0;
   int value_slice = 0;  // value columns per thread block: 32 or 64, 0 = the launcher's choice
   LightningPrefillKernel kernel = LightningPrefillKernel::kAuto;  // kWgmma needs value slice 64
+  // The sequence split (mma.sync kernel; kWgmma runs unsplit). One thread block per (value slice,
+  // head, sequence) leaves most SMs idle when sequences x heads are few (8 heads, one sequence: 16
+  // of 132), so each sequence is cut into chunks of chunk_tokens run in parallel: a pass computes
+  // each chunk's own contribution to the state, a scan gives each chunk its start state, then the
+  // block loop runs per chunk. It needs max_seq_len and the workspace; without either it runs unsplit.
+  int max_seq_len = 0;          // tokens of the longest sequence in this call; 0 = not given
+  int chunk_tokens = 0;         // a positive multiple of 64, or 0 = the launcher's choice (which may be no split)
+  float * workspace = nullptr;  // device, lightning_prefill_workspace_bytes(...) bytes
 };
 
 struct LightningDecodeArgs {
@@ -56,9 +65,15 @@ struct LightningDecodeArgs {
   LightningState state;
   Bf16 * out = nullptr;                       // bf16 [n_seqs, out_row_stride]; head h at h*128
   std::int64_t out_row_stride = 0;
+  bool silu = false;                          // q, k, v replaced by bf16(silu(x)) as they load
 };
 
 Status lightning_prefill(const LightningPrefillArgs & args, Stream stream);
+// The launcher's chunk length for these sizes (0 = it runs unsplit; depends on the SM count).
+int lightning_prefill_chunk_tokens(int n_seqs, int n_heads, int max_seq_len);
+// Workspace bytes a split prefill of these sizes needs (0 = it runs unsplit); chunk_tokens as in
+// LightningPrefillArgs.
+std::size_t lightning_prefill_workspace_bytes(int n_seqs, int n_heads, int max_seq_len, int chunk_tokens = 0);
 Status lightning_decode(const LightningDecodeArgs & args, Stream stream);
 
 }  // namespace m1::kernels::gpu

@@ -34,6 +34,13 @@ struct ResidualRmsNormArgs {
   const float * branch_f32 = nullptr;
   float * out_f32 = nullptr;
   std::int64_t out_f32_stride = 0;
+  // The MoE's weighted un-permute as the branch (instead of branch / branch_f32): branch row t =
+  // bf16(sum_s gather_weights[t*k+s] * gather[gather_rows[t*k+s]]), k = gather_k, computed as
+  // moe_unpermute computes it (fp32 sum in slot order, one bf16 rounding).
+  const Bf16 * gather = nullptr;               // bf16 [rows, width], rows contiguous
+  const std::int32_t * gather_rows = nullptr;  // [n_rows * k]
+  const float * gather_weights = nullptr;      // [n_rows * k]
+  int gather_k = 0;
 };
 
 struct GatedRmsNormArgs {

@@ -1,6 +1,6 @@
 // Softmax attention over a paged KV cache on the GPU (M1_SPEC.md section 4, "Softmax attention
 // layer"): head dim 128, GQA with 8 query heads per KV head, RoPE with the NeoX pairing on the first
-// rotary_dim dims, causal, scale 1/sqrt(128), softmax in fp32.
+// rotary_dim dims, causal, scale q_scale/sqrt(128), softmax in fp32.
 // - rope_append: rotates the new tokens' q in place and writes their rotated k and their v into the
 //   cache pages of their sequences (prefill chunks and decode steps both append this way).
 // - paged_decode: one query token per sequence attends to the first seq_lens[i] cached tokens of its
@@ -56,6 +56,8 @@ struct PagedDecodeArgs {
   std::int64_t out_row_stride = 0;
   float * workspace = nullptr;               // paged_decode_workspace_bytes(...) bytes, or nullptr if that is 0
   int splits = 0;                            // parts of each sequence; 0 = the launcher's choice
+  float q_scale = 1.0f;                      // scores scaled by q_scale / sqrt(128) (sqrt(128 / d) for a
+                                             // head of d < 128 padded to 128 gives 1 / sqrt(d))
 };
 
 // Which prefill kernel runs: the launcher's choice (wgmma), or one pinned (tests and benchmarks
@@ -74,6 +76,7 @@ struct PagedPrefillArgs {
   PagedKvCache cache;
   Bf16 * out = nullptr;                      // bf16 [chunk tokens, out_row_stride], head h at h*128
   std::int64_t out_row_stride = 0;
+  float q_scale = 1.0f;                      // as PagedDecodeArgs::q_scale
   PagedPrefillKernel kernel = PagedPrefillKernel::kAuto;
 };
 

@@ -14,7 +14,6 @@
 #include <cmath>
 #include <map>
 #include <tuple>
-#include <type_traits>
 #include <utility>
 
 #include "kernels/activation_gpu.h"
@@ -36,8 +35,9 @@ using gpu::Bf16;
 // Device scratch, grown as batches grow and kept across forwards.
 struct GpuModel::Workspace {
   int device = 0;
-  kernels::DeviceBuffer ints, x, a, a32, b, attn_out, moe_out, qkv, k, v, o, oc, gate, b32, router_logits, experts,
-      route_weights, permuted, offsets, entry_rows, hidden, expert_out, decode, final32, logits;
+  kernels::DeviceBuffer ints, x, a, a32, b, attn_out, qkv, o, oc, b32, router_logits, experts, route_weights, permuted,
+      offsets, entry_rows, hidden, expert_out, decode, lightning_chunks, final32, logits;
+  kernels::DeviceBuffer route_counter;  // moe_route_permute_small's counter: zeroed once, left zero by each launch
 
   // Decode graphs, keyed by (sequences, context bucket, block-table width), which fix every launch's
   // shape and the plan's layout. A graph holds the addresses of the buffers
@@ -111,20 +111,30 @@ Status gemm_to_f32(const Bf16 * a, int64_t lda, const kernels::DeviceBuffer & we
   return gpu::gemm_nt(g, nullptr);
 }
 
+// One GEMM gives q, k, v (per head, 384 columns) and the output gate (Hd columns) of each row.
 Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states, const Bf16 * a, float * out) {
   const GpuGeometry & g = r.w.geometry;
-  const int T = r.plan.n_rows, D = r.c.hidden_size, H = g.heads, d = g.head_dim, Hd = H * d;
-  Bf16 * qkv = bf(r.ws.qkv), * o = bf(r.ws.o);
-  M1_RETURN_IF_ERROR(gemm(a, D, w.qkv, 0, qkv, H * 384, T, H * 384, D));
-  M1_RETURN_IF_ERROR(gpu::silu_inplace(qkv, int64_t(T) * H * 384, nullptr));
-  const gpu::LightningInputs in{qkv, qkv + 128, qkv + 256, int64_t(H) * 384, 384};
+  const int T = r.plan.n_rows, D = r.c.hidden_size, H = g.heads, d = g.head_dim, Hd = H * d, N = H * 384 + Hd;
+  Bf16 * qkv = bf(r.ws.qkv), * o = bf(r.ws.o), * gate = qkv + H * 384;
+  M1_RETURN_IF_ERROR(gemm(a, D, w.qkv, 0, qkv, N, T, N, D));
+  const gpu::LightningInputs in{qkv, qkv + 128, qkv + 256, N, 384};
   const gpu::LightningState state{states, r.plan.at(r.plan.slots)};
   if (r.plan.decode) {
-    M1_RETURN_IF_ERROR(gpu::lightning_decode({r.plan.n_seqs, H, in, f32(w.decay), state, o, int64_t(H) * 128}, nullptr));
+    gpu::LightningDecodeArgs dec{r.plan.n_seqs, H, in, f32(w.decay), state, o, int64_t(H) * 128};
+    dec.silu = true;  // the activation is applied as the kernel loads q, k, v
+    M1_RETURN_IF_ERROR(gpu::lightning_decode(dec, nullptr));
   } else {
+    M1_RETURN_IF_ERROR(gpu::silu_rows_inplace(qkv, T, H * 384, N, nullptr));
     gpu::LightningPrefillArgs args;
     args.n_seqs = r.plan.n_seqs, args.n_heads = H, args.seq_starts = r.plan.at(r.plan.seq_starts), args.in = in;
     args.decay = f32(w.decay), args.state = state, args.out = o, args.out_row_stride = int64_t(H) * 128;
+    // Few sequences x heads (one long prompt, or a tensor-parallel share of the heads): the kernel
+    // splits each sequence into chunks run in parallel, with their start states in this workspace.
+    const size_t bytes = gpu::lightning_prefill_workspace_bytes(r.plan.n_seqs, H, r.plan.max_chunk);
+    if (bytes > 0) {
+      M1_RETURN_IF_ERROR(r.ws.ensure(r.ws.lightning_chunks, bytes));
+      args.max_seq_len = r.plan.max_chunk, args.workspace = f32(r.ws.lightning_chunks);
+    }
     M1_RETURN_IF_ERROR(gpu::lightning_prefill(args, nullptr));
   }
   Bf16 * oc = o;  // [T, H*d]: the real dims of each head, packed
@@ -132,30 +142,27 @@ Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states,
     oc = bf(r.ws.oc);
     M1_RETURN_IF_ERROR(gpu::copy_2d(oc, size_t(d) * 2, o, 256, size_t(d) * 2, size_t(T) * H, nullptr));
   }
-  Bf16 * gate = bf(r.ws.gate);
-  M1_RETURN_IF_ERROR(gemm(a, D, w.output_gate, 0, gate, Hd, T, Hd, D));
   M1_RETURN_IF_ERROR(gpu::gated_rms_norm(
-      {T, Hd, oc, Hd, gate, Hd, bf(w.out_norm), float(r.c.lightning_norm_eps), oc, Hd}, nullptr));
+      {T, Hd, oc, Hd, gate, N, bf(w.out_norm), float(r.c.lightning_norm_eps), oc, Hd}, nullptr));
   return gemm_to_f32(oc, Hd, w.out_proj, out, T, D, Hd);
 }
 
 Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache cache, const Bf16 * a, float * out) {
   const GpuGeometry & g = r.w.geometry;
-  const int T = r.plan.n_rows, D = r.c.hidden_size, Hs = g.softmax_heads, kv = g.kv_heads * 128;
-  Bf16 * q = bf(r.ws.qkv), * k = bf(r.ws.k), * v = bf(r.ws.v), * o = bf(r.ws.o);
-  // The kernels scale scores by 1/sqrt(128); a smaller head wants 1/sqrt(d): q takes the ratio.
+  const int T = r.plan.n_rows, D = r.c.hidden_size, Hs = g.softmax_heads, kv = g.kv_heads * 128, N = Hs * 128 + 2 * kv;
+  // One GEMM gives each row's q, k and v.
+  Bf16 * q = bf(r.ws.qkv), * k = q + Hs * 128, * v = k + kv, * o = bf(r.ws.o);
+  // The kernels scale scores by 1/sqrt(128); a smaller head wants 1/sqrt(d): q_scale is the ratio.
   const float q_scale = float(std::sqrt(128.0 / g.head_dim));
-  M1_RETURN_IF_ERROR(gemm(a, D, w.q_proj, 0, q, Hs * 128, T, Hs * 128, D, q_scale));
-  M1_RETURN_IF_ERROR(gemm(a, D, w.k_proj, 0, k, kv, T, kv, D));
-  M1_RETURN_IF_ERROR(gemm(a, D, w.v_proj, 0, v, kv, T, kv, D));
+  M1_RETURN_IF_ERROR(gemm(a, D, w.qkv, 0, q, N, T, N, D));
   gpu::RopeAppendArgs rope;
-  rope.n_tokens = T, rope.n_heads = Hs, rope.q = q, rope.q_row_stride = Hs * 128, rope.k = k, rope.v = v;
-  rope.kv_row_stride = kv, rope.token_seq = r.plan.at(r.plan.token_seq), rope.token_pos = r.plan.at(r.plan.token_pos);
+  rope.n_tokens = T, rope.n_heads = Hs, rope.q = q, rope.q_row_stride = N, rope.k = k, rope.v = v;
+  rope.kv_row_stride = N, rope.token_seq = r.plan.at(r.plan.token_seq), rope.token_pos = r.plan.at(r.plan.token_pos);
   rope.rotary_dim = r.c.rotary_dim, rope.rope_theta = r.c.rope_theta, rope.cache = cache;
   M1_RETURN_IF_ERROR(gpu::rope_append(rope, nullptr));
   if (r.plan.decode) {
     gpu::PagedDecodeArgs dec;
-    dec.n_seqs = r.plan.n_seqs, dec.n_heads = Hs, dec.q = q, dec.q_row_stride = Hs * 128;
+    dec.n_seqs = r.plan.n_seqs, dec.n_heads = Hs, dec.q = q, dec.q_row_stride = N, dec.q_scale = q_scale;
     dec.seq_lens = r.plan.at(r.plan.seq_lens), dec.max_seq_len = r.plan.max_len, dec.cache = cache;
     dec.out = o, dec.out_row_stride = Hs * 128;
     const size_t bytes = gpu::paged_decode_workspace_bytes(r.plan.n_seqs, Hs, r.plan.max_len);
@@ -166,7 +173,7 @@ Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache
     M1_RETURN_IF_ERROR(gpu::paged_decode(dec, nullptr));
   } else {
     gpu::PagedPrefillArgs pre;
-    pre.n_seqs = r.plan.n_seqs, pre.n_heads = Hs, pre.q = q, pre.q_row_stride = Hs * 128;
+    pre.n_seqs = r.plan.n_seqs, pre.n_heads = Hs, pre.q = q, pre.q_row_stride = N, pre.q_scale = q_scale;
     pre.seq_starts = r.plan.at(r.plan.seq_starts), pre.chunk_pos = r.plan.at(r.plan.chunk_pos);
     pre.max_chunk_len = r.plan.max_chunk, pre.cache = cache, pre.out = o, pre.out_row_stride = Hs * 128;
     M1_RETURN_IF_ERROR(gpu::paged_prefill(pre, nullptr));
@@ -175,18 +182,30 @@ Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache
   return gemm_to_f32(o, Hs * 128, w.o_proj, out, T, D, Hs * 128);
 }
 
-Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b, Bf16 * out) {
+// Routing and the expert GEMMs: leaves the expert outputs (permuted order) in ws.expert_out for the
+// residual norm, which un-permutes them as it reads them (entry_rows, route_weights).
+Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b) {
   const int T = r.plan.n_rows, D = r.c.hidden_size, E = r.c.n_experts, K = r.c.n_experts_per_token, F = r.c.expert_ffn;
   GpuModel::Workspace & ws = r.ws;
-  // Router in fp32 (M1_SPEC.md section 1): fp32 GEMM on the fp32 normed rows ws.b32 (run_layers).
-  gpu::GemmArgs router;
-  router.m = T, router.n = E, router.k = D, router.a = f32(ws.b32), router.lda = D, router.b = f32(w.router);
-  router.ldb = D, router.ab_type = gpu::ElementType::f32, router.c = f32(ws.router_logits), router.ldc = E;
-  router.c_type = gpu::ElementType::f32;
-  M1_RETURN_IF_ERROR(gpu::gemm_nt(router, nullptr));
-  M1_RETURN_IF_ERROR(gpu::moe_route({T, E, K, f32(ws.router_logits), i32(ws.experts), f32(ws.route_weights)}, nullptr));
-  M1_RETURN_IF_ERROR(gpu::moe_permute(
-      {T, E, K, D, i32(ws.experts), b, D, bf(ws.permuted), i32(ws.offsets), i32(ws.entry_rows)}, nullptr));
+  // Router in fp32 (M1_SPEC.md section 1) on the fp32 normed rows ws.b32 (run_layers).
+  if (T <= gpu::kMoeRouteSmallMaxTokens) {  // decode: router GEMV, route and permute in one launch
+    gpu::MoeRoutePermuteArgs small;
+    small.n_tokens = T, small.n_experts = E, small.top_k = K, small.width = D, small.x = f32(ws.b32), small.x_stride = D;
+    small.router = f32(w.router), small.in = b, small.in_stride = D, small.logits = f32(ws.router_logits);
+    small.experts = i32(ws.experts), small.weights = f32(ws.route_weights), small.permuted = bf(ws.permuted);
+    small.expert_offsets = i32(ws.offsets), small.entry_rows = i32(ws.entry_rows);
+    small.counter = static_cast<unsigned *>(ws.route_counter.data());
+    M1_RETURN_IF_ERROR(gpu::moe_route_permute_small(small, nullptr));
+  } else {
+    gpu::GemmArgs router;
+    router.m = T, router.n = E, router.k = D, router.a = f32(ws.b32), router.lda = D, router.b = f32(w.router);
+    router.ldb = D, router.ab_type = gpu::ElementType::f32, router.c = f32(ws.router_logits), router.ldc = E;
+    router.c_type = gpu::ElementType::f32;
+    M1_RETURN_IF_ERROR(gpu::gemm_nt(router, nullptr));
+    M1_RETURN_IF_ERROR(gpu::moe_route({T, E, K, f32(ws.router_logits), i32(ws.experts), f32(ws.route_weights)}, nullptr));
+    M1_RETURN_IF_ERROR(gpu::moe_permute(
+        {T, E, K, D, i32(ws.experts), b, D, bf(ws.permuted), i32(ws.offsets), i32(ws.entry_rows)}, nullptr));
+  }
   // Both expert GEMMs read the per-expert row ranges from the device (no host sync); the first
   // fuses w1 and w3 with SwiGLU, so `hidden` holds F columns per routed row.
   gpu::MoeGemmArgs up;
@@ -196,8 +215,7 @@ Status moe_layer(const Run & r, const GpuLayerWeights & w, const Bf16 * b, Bf16 
   gpu::MoeGemmArgs down = up;
   down.n = D, down.k = F, down.swiglu = false, down.in = bf(ws.hidden), down.in_stride = F, down.weights = bf(w.down);
   down.out = bf(ws.expert_out), down.out_stride = D;
-  M1_RETURN_IF_ERROR(gpu::moe_expert_gemm(down, nullptr));
-  return gpu::moe_unpermute({T, K, D, bf(ws.expert_out), i32(ws.entry_rows), f32(ws.route_weights), out, D}, nullptr);
+  return gpu::moe_expert_gemm(down, nullptr);
 }
 
 // What the plan needs of one memory.
@@ -264,18 +282,21 @@ BatchPlan make_plan(std::span<const GpuSequenceInput> batch, std::span<const Mem
 Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const GpuGeometry & g, const BatchPlan & plan) {
   const size_t rows = size_t(plan.n_rows), D = size_t(c.hidden_size), E = size_t(c.n_experts);
   const size_t routed = rows * size_t(c.n_experts_per_token), F = size_t(c.expert_ffn);
-  const size_t Hs = size_t(g.softmax_heads), H = size_t(g.heads), wide = std::max(H * 384, Hs * 128);
-  const size_t kv = size_t(g.kv_heads) * 128, Hd = H * size_t(g.head_dim);
+  const size_t Hs = size_t(g.softmax_heads), H = size_t(g.heads), kv = size_t(g.kv_heads) * 128;
+  const size_t Hd = H * size_t(g.head_dim), wide = std::max(H * 384 + Hd, Hs * 128 + 2 * kv);
   M1_RETURN_IF_ERROR(ws.ensure(ws.ints, plan.host.size() * 4));
   for (auto [buffer, bytes] : std::initializer_list<std::pair<kernels::DeviceBuffer *, size_t>>{
            {&ws.x, rows * D * 2}, {&ws.a, rows * D * 2}, {&ws.a32, rows * D * 4}, {&ws.b, rows * D * 2},
            {&ws.attn_out, rows * D * 4},
-           {&ws.moe_out, rows * D * 2}, {&ws.qkv, rows * wide * 2}, {&ws.k, rows * kv * 2}, {&ws.v, rows * kv * 2},
-           {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2}, {&ws.gate, rows * Hd * 2},
+           {&ws.qkv, rows * wide * 2}, {&ws.o, rows * std::max(H, Hs) * 128 * 2}, {&ws.oc, rows * Hd * 2},
            {&ws.b32, rows * D * 4}, {&ws.router_logits, rows * E * 4}, {&ws.experts, routed * 4},
            {&ws.route_weights, routed * 4}, {&ws.permuted, routed * D * 2}, {&ws.offsets, (E + 1) * 4},
            {&ws.entry_rows, routed * 4}, {&ws.hidden, routed * F * 2}, {&ws.expert_out, routed * D * 2}})
     M1_RETURN_IF_ERROR(ws.ensure(*buffer, bytes));
+  if (!ws.route_counter.data()) {
+    M1_RETURN_IF_ERROR(ws.ensure(ws.route_counter, 4));
+    M1_RETURN_IF_ERROR(gpu::fill_zero(ws.route_counter.data(), ws.route_counter.size(), nullptr));
+  }
   return {};
 }
 
@@ -290,16 +311,26 @@ struct LayerMemory {
 };
 
 // One postnorm step: out32 = (alpha * skip + beta * branch) normed and weighted, in fp32, and its
-// bf16 copy into out16 (nullptr: none). skip and out32 are fp32 rows of the residual stream.
-template <typename Branch>
-Status residual_norm(int T, int D, const float * skip, const Branch * branch, const ResidualScale & scale,
+// bf16 copy into out16 (nullptr: none). skip, branch and out32 are fp32 rows.
+Status residual_norm(int T, int D, const float * skip, const float * branch, const ResidualScale & scale,
                      const Bf16 * weight, float eps, float * out32, Bf16 * out16) {
   gpu::ResidualRmsNormArgs n;
-  n.n_rows = T, n.width = D, n.skip_f32 = skip, n.skip_stride = D, n.branch_stride = D;
-  if constexpr (std::is_same_v<Branch, float>) n.branch_f32 = branch;
-  else n.branch = branch;
+  n.n_rows = T, n.width = D, n.skip_f32 = skip, n.skip_stride = D, n.branch_f32 = branch, n.branch_stride = D;
   n.alpha = float(scale.alpha), n.beta = float(scale.beta), n.weight = weight, n.eps = eps;
   n.out = out16, n.out_stride = D, n.out_f32 = out32, n.out_f32_stride = D;
+  return gpu::residual_rms_norm(n, nullptr);
+}
+
+// The postnorm step after the MoE: its branch is the expert outputs, un-permuted and weighted as
+// they are read (moe_unpermute's arithmetic).
+Status residual_norm_moe(const Run & r, const float * skip, const Bf16 * weight, float * out32, Bf16 * out16) {
+  const int D = r.c.hidden_size;
+  gpu::ResidualRmsNormArgs n;
+  n.n_rows = r.plan.n_rows, n.width = D, n.skip_f32 = skip, n.skip_stride = D;
+  n.gather = bf(r.ws.expert_out), n.gather_rows = i32(r.ws.entry_rows), n.gather_weights = f32(r.ws.route_weights);
+  n.gather_k = r.c.n_experts_per_token;
+  n.alpha = float(r.c.mlp_residual.alpha), n.beta = float(r.c.mlp_residual.beta), n.weight = weight;
+  n.eps = float(r.c.rms_norm_eps), n.out = out16, n.out_stride = D, n.out_f32 = out32, n.out_f32_stride = D;
   return gpu::residual_rms_norm(n, nullptr);
 }
 
@@ -330,11 +361,10 @@ Status run_layers(const Run & r, const LayerMemory & mem) {
     // b: fp32 in ws.b32 (the router's input and the MoE skip), bf16 in ws.b (the experts' input).
     M1_RETURN_IF_ERROR(residual_norm(T, D, f32(ws.a32), f32(ws.attn_out), attn, bf(w.post_attention_norm), eps,
                                      f32(ws.b32), bf(ws.b)));
-    M1_RETURN_IF_ERROR(moe_layer(r, w, bf(ws.b), bf(ws.moe_out)));
+    M1_RETURN_IF_ERROR(moe_layer(r, w, bf(ws.b)));
     const bool last = l + 1 == c.n_layers;
     const Bf16 * next_norm = last ? bf(r.w.final_norm) : bf(r.w.layers[size_t(l) + 1].input_norm);
-    M1_RETURN_IF_ERROR(residual_norm(T, D, f32(ws.b32), bf(ws.moe_out), c.mlp_residual, next_norm, eps, f32(ws.a32),
-                                     last ? nullptr : bf(ws.a)));
+    M1_RETURN_IF_ERROR(residual_norm_moe(r, f32(ws.b32), next_norm, f32(ws.a32), last ? nullptr : bf(ws.a)));
   }
   return {};
 }
@@ -420,6 +450,7 @@ const float * GpuModel::device_logits(size_t index) const {
 
 Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSequenceInput> batch) {
   M1_RETURN_IF_ERROR(validate(batch));
+  M1_RETURN_IF_ERROR(use_device());
   std::vector<MemoryView> views(batch.size());
   std::vector<SequenceLogits> logits(batch.size());
   for (size_t s = 0; s < batch.size(); ++s) {

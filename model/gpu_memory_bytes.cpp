@@ -78,6 +78,7 @@ std::vector<uint8_t> GpuModel::empty_memory_bytes() const {
 
 Expected<std::vector<uint8_t>> GpuModel::serialize_memory(const GpuMemory & memory,
                                                           std::span<const uint8_t> host_states) const {
+  M1_RETURN_IF_ERROR(use_device());
   if (memory.pool_ != pool_) return Status::error("gpu model: serialize of a memory this model did not make");
   if (memory.slot_ < 0 && host_states.size() != slot_bytes())
     return Status::error("gpu model: serialize of a memory without a slot needs its " + std::to_string(slot_bytes()) +
@@ -140,6 +141,7 @@ Expected<int64_t> GpuModel::check_serialized(std::span<const uint8_t> bytes) con
 }
 
 Expected<GpuMemory> GpuModel::deserialize_memory(std::span<const uint8_t> bytes) {
+  M1_RETURN_IF_ERROR(use_device());
   Expected<int64_t> n_tokens = check_serialized(bytes);
   if (!n_tokens) return n_tokens.status();
   const std::string what = "gpu sequence memory: ";

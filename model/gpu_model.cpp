@@ -60,6 +60,7 @@ Expected<std::unique_ptr<GpuModel>> GpuModel::open(const std::string & folder, c
   if (!checkpoint) return checkpoint.status();
   if (options.max_sequences <= 0 || options.max_cached_tokens <= 0)
     return Status::error("gpu model: max_sequences and max_cached_tokens must be positive");
+  M1_RETURN_IF_ERROR(kernels::make_device_current(options.device).with_context("gpu model: cuda:" + std::to_string(options.device)));
   auto weights = load_gpu_weights(*checkpoint, *config, options.device, options.progress);
   if (!weights) return weights.status().with_context(folder);
   std::unique_ptr<GpuModel> model(new GpuModel(std::move(config).value(), std::move(weights).value(), options));
@@ -71,6 +72,7 @@ Expected<std::unique_ptr<GpuModel>> GpuModel::open_random(const ModelConfig & co
                                                          std::uint64_t seed) {
   if (options.max_sequences <= 0 || options.max_cached_tokens <= 0)
     return Status::error("gpu model: max_sequences and max_cached_tokens must be positive");
+  M1_RETURN_IF_ERROR(kernels::make_device_current(options.device).with_context("gpu model: cuda:" + std::to_string(options.device)));
   auto weights = random_gpu_weights(config, options.device, seed);
   if (!weights) return weights.status();
   std::unique_ptr<GpuModel> model(new GpuModel(config, std::move(weights).value(), options));
@@ -147,6 +149,7 @@ int GpuModel::free_slots() const { return int(pool_->free_slots.size()); }
 int GpuModel::free_pages() const { return int(pool_->free_pages.size()); }
 
 Expected<GpuMemory> GpuModel::new_memory() {
+  M1_RETURN_IF_ERROR(use_device());
   Expected<GpuMemory> memory = take_slot();
   if (!memory) return memory.status();
   for (size_t i = 0; i < lightning_index_.size(); ++i)
@@ -180,6 +183,7 @@ Status GpuModel::share_pages(const GpuMemory & source, GpuMemory & copy) {
 }
 
 Expected<GpuMemory> GpuModel::fork_memory(const GpuMemory & source) {
+  M1_RETURN_IF_ERROR(use_device());
   if (source.pool_ != pool_ || source.slot_ < 0)
     return Status::error("gpu model: fork of a memory this model did not make, or one without a slot");
   if (source.n_tokens_ % kPageTokens != 0 && pool_->free_pages.empty())
@@ -197,6 +201,7 @@ Expected<GpuMemory> GpuModel::fork_memory(const GpuMemory & source) {
 }
 
 Expected<GpuMemory> GpuModel::fork_pages(const GpuMemory & source) {
+  M1_RETURN_IF_ERROR(use_device());
   if (source.pool_ != pool_) return Status::error("gpu model: fork of a memory this model did not make");
   GpuMemory copy;
   copy.pool_ = pool_;
@@ -205,6 +210,7 @@ Expected<GpuMemory> GpuModel::fork_pages(const GpuMemory & source) {
 }
 
 Status GpuModel::download_states(const GpuMemory & memory, std::span<std::uint8_t> out) const {
+  M1_RETURN_IF_ERROR(use_device());
   if (memory.pool_ != pool_ || memory.slot_ < 0 || out.size() != slot_bytes())
     return Status::error("gpu model: download_states needs a memory of this model with a slot and " +
                          std::to_string(slot_bytes()) + " bytes of room");
@@ -217,6 +223,7 @@ Status GpuModel::download_states(const GpuMemory & memory, std::span<std::uint8_
 }
 
 Status GpuModel::attach_slot(GpuMemory & memory, std::span<const std::uint8_t> states) {
+  M1_RETURN_IF_ERROR(use_device());
   if (memory.pool_ != pool_ || memory.slot_ >= 0 || states.size() != slot_bytes())
     return Status::error("gpu model: attach_slot needs a memory of this model without a slot and " +
                          std::to_string(slot_bytes()) + " bytes of states");

@@ -117,6 +117,9 @@ public:
   int free_pages() const;
   int max_sequences() const { return options_.max_sequences; }
 
+  // Every call below that touches the device first makes options.device current on the calling
+  // thread, so models on different devices can be used in turn from one thread.
+
   // Validates the whole batch first (memories of this model, distinct, token ids in range, K/V
   // pages available), so an error leaves every memory untouched. One forward at a time.
   Expected<std::vector<SequenceLogits>> forward(std::span<const GpuSequenceInput> batch);
@@ -134,6 +137,7 @@ public:
 private:
   GpuModel(ModelConfig config, GpuWeights weights, const GpuModelOptions & options);
   Status allocate_pools();
+  Status use_device() const { return kernels::make_device_current(options_.device); }
   Status validate(std::span<const GpuSequenceInput> batch) const;
   void take_pages(GpuMemory & memory, int64_t n_tokens);  // pages for n_tokens (validate checked)
   Expected<GpuMemory> take_slot();                         // a memory with a slot, states not set

@@ -61,8 +61,7 @@ Expected<GpuWeights> random_gpu_weights(const ModelConfig & c, int device, std::
     M1_RETURN_IF_ERROR(r.norm(layer.input_norm, D));
     M1_RETURN_IF_ERROR(r.norm(layer.post_attention_norm, D));
     if (layer.kind == LayerKind::lightning) {
-      M1_RETURN_IF_ERROR(r.matrix(layer.qkv, H * 384, D));
-      M1_RETURN_IF_ERROR(r.matrix(layer.output_gate, Hd, D));
+      M1_RETURN_IF_ERROR(r.matrix(layer.qkv, H * 384 + Hd, D));  // q, k, v, then the output gate
       M1_RETURN_IF_ERROR(r.norm(layer.out_norm, Hd));
       M1_RETURN_IF_ERROR(r.matrix(layer.out_proj, D, Hd));
       std::vector<float> decay(static_cast<size_t>(H));
@@ -72,9 +71,7 @@ Expected<GpuWeights> random_gpu_weights(const ModelConfig & c, int device, std::
       layer.decay = std::move(buffer).value();
       M1_RETURN_IF_ERROR(gpu::copy_to_device(layer.decay.data(), decay.data(), decay.size() * 4));
     } else {
-      M1_RETURN_IF_ERROR(r.matrix(layer.q_proj, Hs * 128, D));
-      M1_RETURN_IF_ERROR(r.matrix(layer.k_proj, kv, D));
-      M1_RETURN_IF_ERROR(r.matrix(layer.v_proj, kv, D));
+      M1_RETURN_IF_ERROR(r.matrix(layer.qkv, Hs * 128 + 2 * kv, D));  // q, k, v
       M1_RETURN_IF_ERROR(r.matrix(layer.o_proj, D, Hs * 128));
     }
     M1_RETURN_IF_ERROR(r.matrix(layer.router, E, D, true, 2.0));

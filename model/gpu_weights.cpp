@@ -143,8 +143,10 @@ Status load_attention(Uploader & up, const ModelConfig & c, const GpuGeometry & 
       const int64_t h = r / 384, part = (r % 384) / 128, i = r % 128;
       return i < d ? h * 3 * d + part * d + i : -1;
     };
-    M1_ASSIGN_OR_RETURN_BUFFER(w.qkv, up.whole(p + "qkv_proj.weight", false, H * 384, d == 128 ? nullptr : qkv_rows));
-    M1_ASSIGN_OR_RETURN_BUFFER(w.output_gate, up.whole(p + "output_gate.weight", false));
+    const int64_t D = c.hidden_size, qkv_bytes = H * 384 * D * 2;
+    M1_ASSIGN_OR_RETURN_BUFFER(w.qkv, up.allocate(qkv_bytes + H * d * D * 2));
+    M1_RETURN_IF_ERROR(up.put(p + "qkv_proj.weight", w.qkv, 0, false, H * 384, d == 128 ? nullptr : qkv_rows));
+    M1_RETURN_IF_ERROR(up.put(p + "output_gate.weight", w.qkv, qkv_bytes, false));
     M1_ASSIGN_OR_RETURN_BUFFER(w.out_norm, up.whole(p + "norm.weight", false));
     M1_ASSIGN_OR_RETURN_BUFFER(w.out_proj, up.whole(p + "out_proj.weight", false));
     std::vector<float> decay(static_cast<size_t>(H));
@@ -160,9 +162,12 @@ Status load_attention(Uploader & up, const ModelConfig & c, const GpuGeometry & 
   };
   const RowMap kv_map = [d](int64_t r) -> int64_t { return r % 128 < d ? (r / 128) * d + r % 128 : -1; };
   const bool pad = g.padded();
-  M1_ASSIGN_OR_RETURN_BUFFER(w.q_proj, up.whole(p + "q_proj.weight", false, Hs * 128, pad ? q_rows : nullptr));
-  M1_ASSIGN_OR_RETURN_BUFFER(w.k_proj, up.whole(p + "k_proj.weight", false, kv_rows, pad ? kv_map : nullptr));
-  M1_ASSIGN_OR_RETURN_BUFFER(w.v_proj, up.whole(p + "v_proj.weight", false, kv_rows, pad ? kv_map : nullptr));
+  const int64_t row_bytes = int64_t(c.hidden_size) * 2;
+  M1_ASSIGN_OR_RETURN_BUFFER(w.qkv, up.allocate((Hs * 128 + 2 * kv_rows) * row_bytes));
+  M1_RETURN_IF_ERROR(up.put(p + "q_proj.weight", w.qkv, 0, false, Hs * 128, pad ? q_rows : nullptr));
+  M1_RETURN_IF_ERROR(up.put(p + "k_proj.weight", w.qkv, Hs * 128 * row_bytes, false, kv_rows, pad ? kv_map : nullptr));
+  M1_RETURN_IF_ERROR(
+      up.put(p + "v_proj.weight", w.qkv, (Hs * 128 + kv_rows) * row_bytes, false, kv_rows, pad ? kv_map : nullptr));
   M1_ASSIGN_OR_RETURN_BUFFER(w.o_proj, up.whole(p + "o_proj.weight", false, 0, nullptr, Hs * 128, pad ? q_rows : nullptr));
   return {};
 }

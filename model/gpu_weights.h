@@ -35,15 +35,15 @@ Expected<GpuGeometry> gpu_geometry(const ModelConfig &);
 struct GpuLayerWeights {
   LayerKind kind = LayerKind::lightning;
   kernels::DeviceBuffer input_norm, post_attention_norm;  // bf16 [D]
+  // One GEMM computes all of a layer's input projections (one weight read, one launch per step).
+  // lightning: bf16 [H*384 + H*d, D]: per head q, k, v blocks of 128 rows, then the output gate's
+  // H*d rows. softmax: bf16 [8*Hkv*128 + 2*Hkv*128, D]: q, then k, then v rows.
+  kernels::DeviceBuffer qkv;
   // lightning
-  kernels::DeviceBuffer qkv;          // bf16 [H*384, D]: per head q, k, v blocks of 128 rows
-  kernels::DeviceBuffer output_gate;  // bf16 [H*d, D]
   kernels::DeviceBuffer out_norm;     // bf16 [H*d]
   kernels::DeviceBuffer out_proj;     // bf16 [D, H*d]
   kernels::DeviceBuffer decay;        // fp32 [H]: s(l, h)
   // softmax
-  kernels::DeviceBuffer q_proj;          // bf16 [8*Hkv*128, D]
-  kernels::DeviceBuffer k_proj, v_proj;  // bf16 [Hkv*128, D]
   kernels::DeviceBuffer o_proj;          // bf16 [D, 8*Hkv*128]
   // MoE
   kernels::DeviceBuffer router;   // fp32 [E, D]

@@ -24,7 +24,8 @@ public:
   virtual size_t private_bytes() const { return byte_size(); }
   virtual void visit_shared_blocks(const std::function<void(const void * block, size_t bytes)> &) const {}
   // The exact bytes of the state; decoding them gives a state that continues bit-identically.
-  virtual std::vector<std::uint8_t> serialize() const = 0;
+  // Fails where the bytes live on a device that reports an error while they are copied out.
+  virtual Expected<std::vector<std::uint8_t>> serialize() const = 0;
 };
 
 using StateDecoder =

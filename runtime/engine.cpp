@@ -81,7 +81,9 @@ Expected<SessionId> Engine::fork(SessionId source) {
   if (!s) return s.status();
   auto copy = std::make_shared<Session>();
   copy->tokens = (*s)->tokens;
-  copy->state = (*s)->state->fork();
+  Expected<std::unique_ptr<SequenceState>> state = (*s)->state->fork();
+  if (!state) return state.status().with_context("fork");
+  copy->state = std::move(*state);
   copy->id = impl_->next_session++;
   impl_->sessions[copy->id] = copy;
   return copy->id;
@@ -179,8 +181,10 @@ Status Engine::save(SessionId id, const std::string & path) {
     session = *s;
     session->busy = true;  // no call may change it while it is written
   }
-  SessionFile file{impl_->model->vocab_size(), session->tokens, session->state->serialize()};
-  Status written = write_session_file(path, file).with_context("save");
+  Expected<std::vector<std::uint8_t>> bytes = session->state->serialize();
+  Status written = bytes ? write_session_file(path, SessionFile{impl_->model->vocab_size(), session->tokens, std::move(*bytes)})
+                         : bytes.status();
+  written = written.with_context("save");
   std::lock_guard lock(impl_->mu);
   session->busy = false;
   return written;

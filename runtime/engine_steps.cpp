@@ -53,9 +53,13 @@ void Engine::Impl::start_job(Job & job) {
     std::optional<SnapshotStore::Hit> hit =
         store->longest_prefix(std::span<const Token>(s.tokens.data(), computable(s)), before);
     if (hit) {
-      // Every state the engine stores is a SequenceState (take_snapshot, the decoder).
-      s.state = static_cast<const SequenceState &>(*hit->state).fork();
-      counters.tokens_reused += hit->n_tokens - before;
+      // Every state the engine stores is a SequenceState (take_snapshot, the decoder). A snapshot
+      // that cannot be copied (a device error) is not reused: the session computes its tokens.
+      Expected<std::unique_ptr<SequenceState>> reused = static_cast<const SequenceState &>(*hit->state).fork();
+      if (reused) {
+        s.state = std::move(*reused);
+        counters.tokens_reused += hit->n_tokens - before;
+      }
     }
   }
   job.prompt_left = s.tokens.size() - s.state->n_tokens();
@@ -193,9 +197,11 @@ void Engine::Impl::finish_job(Job & job, Status status) {
 // the system prompt when that was the first append).
 void Engine::Impl::take_snapshot(Session & s) {
   if (!store || s.state->n_tokens() == 0) return;
-  std::shared_ptr<const CachedState> copy = s.state->fork();
+  // A snapshot is a cache entry: one that cannot be copied (a device error) is skipped.
+  Expected<std::unique_ptr<SequenceState>> copy = s.state->fork();
+  if (!copy) return;
   std::lock_guard lock(mu);
-  (void)store->put(std::span<const Token>(s.tokens.data(), s.state->n_tokens()), std::move(copy));
+  (void)store->put(std::span<const Token>(s.tokens.data(), s.state->n_tokens()), std::shared_ptr<const CachedState>(std::move(*copy)));
 }
 
 }  // namespace m1

@@ -77,23 +77,21 @@ void GpuSequenceState::unmark_ran() {
   in_ran_ = false;
 }
 
-std::vector<std::uint8_t> GpuSequenceState::serialize() const {
+Expected<std::vector<std::uint8_t>> GpuSequenceState::serialize() const {
   auto lock = core_->enter();
-  if (memory_.empty()) {
-    if (!host_.empty()) return host_;
-    return n_tokens_ == 0 ? core_->model->empty_memory_bytes() : std::vector<std::uint8_t>();
-  }
+  if (memory_.empty()) return host_.empty() ? core_->model->empty_memory_bytes() : host_;
   Expected<std::vector<std::uint8_t>> bytes = core_->model->serialize_memory(memory_, states_);
-  return bytes ? std::move(*bytes) : std::vector<std::uint8_t>();
+  if (!bytes) return bytes.status().with_context("gpu engine: copying a sequence's memory to the host");
+  return bytes;
 }
 
-std::unique_ptr<SequenceState> GpuSequenceState::fork() const {
+Expected<std::unique_ptr<SequenceState>> GpuSequenceState::fork() const {
   auto lock = core_->enter();
   GpuModel & model = *core_->model;
-  if (memory_.empty()) return std::make_unique<GpuSequenceState>(core_, host_, n_tokens_);
+  if (memory_.empty()) return std::unique_ptr<SequenceState>(std::make_unique<GpuSequenceState>(core_, host_, n_tokens_));
   if (has_slot() && model.free_slots() > core_->reserved_slots) {
     Expected<GpuMemory> copy = model.fork_memory(memory_);
-    if (copy) return std::make_unique<GpuSequenceState>(core_, std::move(*copy));
+    if (copy) return std::unique_ptr<SequenceState>(std::make_unique<GpuSequenceState>(core_, std::move(*copy)));
   }
   // No slot to spare: share the pages, keep the lightning states on the host.
   Expected<GpuMemory> pages = model.fork_pages(memory_);
@@ -104,12 +102,13 @@ std::unique_ptr<SequenceState> GpuSequenceState::fork() const {
       states.resize(model.slot_bytes());
       copied = model.download_states(memory_, states);
     }
-    if (copied.ok()) return std::make_unique<GpuSequenceState>(core_, std::move(*pages), std::move(states));
+    if (copied.ok())
+      return std::unique_ptr<SequenceState>(std::make_unique<GpuSequenceState>(core_, std::move(*pages), std::move(states)));
   }
   // No page either: the whole copy waits in host memory until it is used.
   Expected<std::vector<std::uint8_t>> bytes = model.serialize_memory(memory_, states_);
-  return std::make_unique<GpuSequenceState>(core_, bytes ? std::move(*bytes) : std::vector<std::uint8_t>(),
-                                            n_tokens_);
+  if (!bytes) return bytes.status().with_context("gpu engine: forking a sequence into host memory");
+  return std::unique_ptr<SequenceState>(std::make_unique<GpuSequenceState>(core_, std::move(*bytes), n_tokens_));
 }
 
 Status GpuSequenceState::move_to_host() {

@@ -65,9 +65,9 @@ public:
   size_t byte_size() const override;  // where it lives now: device slot and pages, or host bytes
   size_t private_bytes() const override;  // the slot and a partly filled last page
   void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override;  // full pages
-  // GpuModel::serialize_memory's bytes. A device error gives no bytes, which every reader rejects.
-  std::vector<std::uint8_t> serialize() const override;
-  std::unique_ptr<SequenceState> fork() const override;
+  // GpuModel::serialize_memory's bytes; a device error while copying them out is the error.
+  Expected<std::vector<std::uint8_t>> serialize() const override;
+  Expected<std::unique_ptr<SequenceState>> fork() const override;
 
   bool on_device() const;  // a slot and pages: ready to run
 

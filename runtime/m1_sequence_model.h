@@ -18,9 +18,11 @@ public:
   size_t byte_size() const override { return size_t(memory.byte_size()); }
   size_t private_bytes() const override;  // the lightning states
   void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override;  // KV pages
-  std::vector<std::uint8_t> serialize() const override { return memory.serialize(); }
+  Expected<std::vector<std::uint8_t>> serialize() const override { return memory.serialize(); }
   // A copy of a SequenceMemory shares its full KV pages (model/sequence_memory.h).
-  std::unique_ptr<SequenceState> fork() const override { return std::make_unique<M1SequenceState>(memory); }
+  Expected<std::unique_ptr<SequenceState>> fork() const override {
+    return std::unique_ptr<SequenceState>(std::make_unique<M1SequenceState>(memory));
+  }
 
   SequenceMemory memory;
 };

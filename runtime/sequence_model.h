@@ -21,8 +21,8 @@ class SequenceState : public CachedState {
 public:
   virtual size_t n_tokens() const = 0;  // tokens folded into the state so far
   // An independent copy that continues exactly as this one would. Implementations share what
-  // never changes (full KV pages) and copy the rest.
-  virtual std::unique_ptr<SequenceState> fork() const = 0;
+  // never changes (full KV pages) and copy the rest; a device error while copying fails it.
+  virtual Expected<std::unique_ptr<SequenceState>> fork() const = 0;
 };
 
 class SequenceModel {

@@ -112,7 +112,14 @@ Status SnapshotStore::demote(SnapshotId id) {
   unlink(e);
   ++counters_.demotions;
   if (e.tier == Tier::device) {
-    e.serialized = e.state->serialize();
+    Expected<std::vector<std::uint8_t>> bytes = e.state->serialize();
+    if (!bytes) {  // the entry cannot move down; dropping it loses only a cache entry
+      entries_.erase(id);
+      index_.erase(id);
+      ++counters_.dropped;
+      return bytes.status().with_context("state cache: moving a snapshot to host memory");
+    }
+    e.serialized = std::move(*bytes);
     e.state.reset();
     place(id, e, Tier::host, e.serialized.size());
     return Status();

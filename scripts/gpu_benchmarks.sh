@@ -10,7 +10,7 @@ if [ ! -x "$bench" ]; then
   echo "no $bench (built without CUDA?)"
   exit 1
 fi
-# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "softmax", "moe",
+# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "softmax", "moe", "gemv",
 # "model", "layer", "e2e".
 benches=${M1_GPU_BENCHES:-kernels model layer}
 rc=0
@@ -25,6 +25,10 @@ fi
 if [[ " $benches " == *" softmax "* ]]; then
   "$bench" --softmax "${@:2}" || rc=1
   python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
+fi
+# "gemv": the ceilings and the decode-size GEMMs only (the streaming kernel vs cuBLAS).
+if [[ " $benches " == *" gemv "* ]]; then
+  "$bench" --gemv "${@:2}" || rc=1
 fi
 # "moe": the ceilings and the MoE rows of the kernel bench only (grouped expert GEMMs vs dense cuBLAS).
 if [[ " $benches " == *" moe "* ]]; then

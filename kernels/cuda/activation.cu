@@ -1,6 +1,7 @@
 // Elementwise activations, bf16 in and out, computed in fp32 with 16-byte loads and stores:
 //   swiglu:       out = bf16(bf16(silu(gate)) * up)   (the expert FFN; silu(x) = x / (1 + e^-x))
-//   silu_inplace: data = bf16(silu(data))             (the lightning qkv projection)
+//   silu_inplace: data = bf16(silu(data))             (the lightning qkv projection; silu_rows_inplace
+//                 for the first `width` columns of strided rows)
 // The intermediate rounding of silu(gate) to bf16 follows the bf16 reference (act_fn(w1 x) * w3 x).
 #include <cuda_runtime.h>
 
@@ -52,11 +53,12 @@ __global__ void swiglu_kernel(SwigluParams p) {
   }
 }
 
-__global__ void silu_kernel(uint16_t * data, int64_t n_chunks) {
+__global__ void silu_kernel(uint16_t * data, int64_t stride, int chunks_per_row, int64_t n_chunks) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; i < n_chunks;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {
-    uint4 x = reinterpret_cast<const uint4 *>(data)[i];
-    reinterpret_cast<uint4 *>(data)[i] = make_uint4(silu_pair(x.x), silu_pair(x.y), silu_pair(x.z), silu_pair(x.w));
+    uint4 * at = reinterpret_cast<uint4 *>(data + (i / chunks_per_row) * stride + (i % chunks_per_row) * 8);
+    const uint4 x = *at;
+    *at = make_uint4(silu_pair(x.x), silu_pair(x.y), silu_pair(x.z), silu_pair(x.w));
   }
 }
 
@@ -89,7 +91,19 @@ Status silu_inplace(Bf16 * data, int64_t n_elements, Stream stream) {
   M1_RETURN_IF_ERROR(cuda::require(n_elements > 0 && n_elements % 8 == 0, kName,
                                    "n_elements " + std::to_string(n_elements) + " must be a positive multiple of 8"));
   M1_RETURN_IF_ERROR(cuda::require(data != nullptr && cuda::aligned16(data), kName, "data must be 16-byte aligned"));
-  silu_kernel<<<grid_for(n_elements / 8), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(data, n_elements / 8);
+  silu_kernel<<<grid_for(n_elements / 8), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(data, 8, 1, n_elements / 8);
+  M1_CUDA_STATUS(cudaGetLastError());
+  return {};
+}
+
+Status silu_rows_inplace(Bf16 * data, int n_rows, int width, int64_t stride, Stream stream) {
+  constexpr const char * kName = "silu_rows_inplace";
+  M1_RETURN_IF_ERROR(cuda::require(n_rows > 0 && width > 0 && width % 8 == 0, kName,
+                                   "n_rows must be positive and width a positive multiple of 8, got " +
+                                       std::to_string(n_rows) + " x " + std::to_string(width)));
+  M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "data", data, stride, width));
+  const int64_t n_chunks = static_cast<int64_t>(n_rows) * (width / 8);
+  silu_kernel<<<grid_for(n_chunks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(data, stride, width / 8, n_chunks);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/gemv.h"
 #include "kernels/gemm_gpu.h"
 
 namespace m1::kernels::gpu {
@@ -44,6 +45,8 @@ Status gemm_nt(const GemmArgs & a, Stream stream) {
     return Status::error("gemm: bad shape m=" + std::to_string(a.m) + " n=" + std::to_string(a.n) + " k=" +
                          std::to_string(a.k) + " lda=" + std::to_string(a.lda) + " ldb=" + std::to_string(a.ldb) +
                          " ldc=" + std::to_string(a.ldc) + " (or a null pointer)");
+  const bool streaming = a.kernel == GemmKernel::streaming || (a.kernel == GemmKernel::automatic && gemv_streaming_fits(a, kGemvAutoMaxRows));
+  if (streaming) return gemv_streaming(a, stream);
   auto handle = handle_for_current_device();
   if (!handle) return handle.status();
   // A null stream is this thread's default stream (capturable), as for the kernels of this library.

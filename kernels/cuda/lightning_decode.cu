@@ -4,12 +4,15 @@
 // bound by those 2 x 64 KiB per (sequence, head); one thread block owns a 32-column value slice of
 // one (sequence, head) so that even batch 1 (64 heads) gives 256 blocks to cover the 132 SMs.
 // Each thread updates 4 key rows x 4 value columns with 16-byte loads and stores, then the block
-// reduces o over the key rows in shared memory.
+// reduces o over the key rows in shared memory. With `silu` set, q, k and v pass through
+// bf16(silu(x)) as they load (the lightning layer's activation, bit-identical to silu_inplace
+// first): one launch less per decode step.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/scalar_math.cuh"
 #include "kernels/lightning_attention_gpu.h"
 
 namespace m1::kernels::gpu {
@@ -33,7 +36,13 @@ struct DecodeParams {
   __nv_bfloat16 * out;
   int64_t out_row_stride;
   int n_heads;
+  bool silu;
 };
+
+__device__ __forceinline__ float load_input(const __nv_bfloat16 * p, bool silu) {
+  const float x = __bfloat162float(*p);
+  return silu ? cuda::round_bf16(cuda::silu(x)) : x;
+}
 
 __global__ void __launch_bounds__(kThreads) lightning_decode_kernel(DecodeParams p) {
   __shared__ float q_s[kD], k_s[kD], v_s[kSlice];
@@ -42,10 +51,10 @@ __global__ void __launch_bounds__(kThreads) lightning_decode_kernel(DecodeParams
   const int64_t in_off = seq * p.row_stride + head * p.head_stride;
   const int tid = threadIdx.x;
   if (tid < kD) {
-    q_s[tid] = __bfloat162float(p.q[in_off + tid]);
-    k_s[tid] = __bfloat162float(p.k[in_off + tid]);
+    q_s[tid] = load_input(p.q + in_off + tid, p.silu);
+    k_s[tid] = load_input(p.k + in_off + tid, p.silu);
   }
-  if (tid < kSlice) v_s[tid] = __bfloat162float(p.v[in_off + slice * kSlice + tid]);
+  if (tid < kSlice) v_s[tid] = load_input(p.v + in_off + slice * kSlice + tid, p.silu);
 
   const int slot = p.slots != nullptr ? p.slots[seq] : seq;
   const int row_group = tid / 8, quad = tid % 8;
@@ -107,7 +116,8 @@ Status lightning_decode(const LightningDecodeArgs & a, Stream stream) {
                  a.state.data,
                  reinterpret_cast<__nv_bfloat16 *>(a.out),
                  a.out_row_stride,
-                 a.n_heads};
+                 a.n_heads,
+                 a.silu};
   dim3 grid(kD / kSlice, a.n_heads, a.n_seqs);
   lightning_decode_kernel<<<grid, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());

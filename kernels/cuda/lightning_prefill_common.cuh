@@ -25,6 +25,14 @@ struct PrefillParams {
   __nv_bfloat16 * out;
   int64_t out_row_stride;
   int n_heads;
+  // The sequence split (mma.sync kernel only): grid z = sequence * max_chunks + chunk, chunk c
+  // covering tokens [c * chunk_tokens, ...) of its sequence (the last chunk of the grid runs to the
+  // end) and starting from chunk_states[z * sub_chunks][head] ([128][128] fp32). max_chunks 1 =
+  // unsplit: one thread block per sequence starting from and updating the state slot.
+  const float * chunk_states = nullptr;
+  int chunk_tokens = 0;
+  int max_chunks = 1;
+  int sub_chunks = 1;  // state-pass pieces per chunk: chunk_states holds max_chunks * sub_chunks entries per sequence
 };
 
 // The wgmma kernel: value slice 64, grid (2, n_heads, n_seqs).

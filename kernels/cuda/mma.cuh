@@ -79,4 +79,23 @@ __device__ __forceinline__ uint32_t scale_bf16x2(uint32_t pair, float lo_scale, 
   return pack_bf16x2(lo, hi);
 }
 
+// 16 bytes of a matrix that is read once (weights streamed by the decode GEMVs): not kept in L1,
+// which holds the few activation rows that every warp rereads.
+__device__ __forceinline__ uint4 load_streaming(const void * p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// acc + w . x over 8 values, x as 8 packed bf16.
+__device__ __forceinline__ float dot8(const float (&w)[8], const uint4 & x, float acc) {
+  float f[8];
+  unpack_bf16x8(x, f);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) acc = fmaf(w[i], f[i], acc);
+  return acc;
+}
+
 }  // namespace m1::kernels::cuda

@@ -203,22 +203,8 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
 
 constexpr int kStreamWarps = 8, kStreamRows = 8, kStreamUnroll = 4;
 
-// A weight chunk read once: not kept in L1, which holds the few activation rows every warp rereads.
-__device__ __forceinline__ uint4 load_streaming(const Bf16 * p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
-__device__ __forceinline__ float dot8(const float (&w)[8], const uint4 & x, float acc) {
-  float f[8];
-  cuda::unpack_bf16x8(x, f);
-#pragma unroll
-  for (int i = 0; i < 8; ++i) acc = fmaf(w[i], f[i], acc);
-  return acc;
-}
+using cuda::dot8;
+using cuda::load_streaming;
 
 // The index of the which-th expert (counting from 0) that has rows, or -1.
 __device__ int nth_used_expert(const int32_t * offsets, int n_experts, int which) {

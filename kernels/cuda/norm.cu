@@ -1,11 +1,15 @@
 // RMSNorm kernels of the M1 decoder (M1_SPEC.md section 4), one thread block per row:
 //   residual_rms_norm: x = alpha * skip + beta * branch (fp32), y = bf16(bf16(x * rstd) * weight),
-//                      or with an fp32 output y = x * rstd * weight (fp32) and its bf16 copy
+//                      or with an fp32 output y = x * rstd * weight (fp32) and its bf16 copy; the
+//                      branch may be gathered: the MoE's weighted un-permute (as moe_unpermute
+//                      computes it) fused into the norm that reads it, one launch less per layer
 //   gated_rms_norm:    y = bf16(bf16(bf16(o * rstd) * weight) * sigmoid(gate))
 // with rstd = 1 / sqrt(mean(x^2) + eps) in fp32. Each row is read once with 16-byte loads into
 // registers (width <= kMaxWidth), reduced across the block, and written once: the kernels are
 // bound by bytes, 3 (or 2) bf16 values in and one out per element.
 #include <cuda_runtime.h>
+
+#include <type_traits>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
@@ -54,7 +58,10 @@ __device__ __forceinline__ void store8(float * p, const float (&f)[8]) {
   reinterpret_cast<float4 *>(p)[1] = make_float4(f[4], f[5], f[6], f[7]);
 }
 
-// SkipT and BranchT: uint16_t (bf16 bits) or float.
+// The branch type of a gathered branch: row t = bf16(sum_s w[t*k+s] * rows[entry_rows[t*k+s]]).
+struct MoeGather {};
+
+// SkipT: uint16_t (bf16 bits) or float; BranchT: those or MoeGather.
 template <typename SkipT, typename BranchT>
 struct ResidualParams {
   const SkipT * skip;
@@ -69,7 +76,27 @@ struct ResidualParams {
   float * out_f32;
   int64_t out_f32_stride;
   int width;
+  const uint16_t * gather;
+  const int32_t * gather_rows;
+  const float * gather_weights;
+  int gather_k;
 };
+
+// moe_unpermute's sum for 8 columns of one row, with its order and rounding.
+template <typename SkipT, typename BranchT>
+__device__ __forceinline__ void gather8(const ResidualParams<SkipT, BranchT> & p, int64_t row, int col, float (&y)[8]) {
+  float acc[8] = {};
+  for (int s = 0; s < p.gather_k; ++s) {
+    const int64_t entry = row * p.gather_k + s;
+    const float w = __ldg(p.gather_weights + entry);
+    float f[8];
+    cuda::unpack_bf16x8(*reinterpret_cast<const uint4 *>(p.gather + int64_t(__ldg(p.gather_rows + entry)) * p.width + col), f);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[e] = fmaf(w, f[e], acc[e]);
+  }
+#pragma unroll
+  for (int e = 0; e < 8; ++e) y[e] = round_bf16(acc[e]);
+}
 
 template <typename SkipT, typename BranchT>
 __global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualParams<SkipT, BranchT> p) {
@@ -83,7 +110,12 @@ __global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualPar
     if (c >= n_chunks) continue;
     float a[8];
     load8(p.skip + row * p.skip_stride + c * 8, a);
-    if (p.branch != nullptr) {
+    if constexpr (std::is_same_v<BranchT, MoeGather>) {
+      float y[8];
+      gather8(p, row, c * 8, y);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) x[i][e] = p.alpha * a[e] + p.beta * y[e];
+    } else if (p.branch != nullptr) {
       float y[8];
       load8(p.branch + row * p.branch_stride + c * 8, y);
 #pragma unroll
@@ -118,7 +150,8 @@ __global__ void __launch_bounds__(kThreads) residual_rms_norm_kernel(ResidualPar
 template <typename SkipT, typename BranchT>
 Status launch_residual(const ResidualRmsNormArgs & a, const SkipT * skip, const BranchT * branch, Stream stream) {
   ResidualParams<SkipT, BranchT> p{skip, a.skip_stride, branch, a.branch_stride, a.alpha, a.beta, a.weight, a.eps,
-                                   a.out, a.out_stride, a.out_f32, a.out_f32_stride, a.width};
+                                   a.out, a.out_stride, a.out_f32, a.out_f32_stride, a.width, a.gather,
+                                   a.gather_rows, a.gather_weights, a.gather_k};
   residual_rms_norm_kernel<SkipT, BranchT><<<a.n_rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
@@ -126,6 +159,7 @@ Status launch_residual(const ResidualRmsNormArgs & a, const SkipT * skip, const 
 
 template <typename SkipT>
 Status launch_residual(const ResidualRmsNormArgs & a, const SkipT * skip, Stream stream) {
+  if (a.gather != nullptr) return launch_residual(a, skip, static_cast<const MoeGather *>(nullptr), stream);
   if (a.branch_f32 != nullptr) return launch_residual(a, skip, a.branch_f32, stream);
   return launch_residual(a, skip, a.branch, stream);
 }
@@ -188,8 +222,13 @@ Status residual_rms_norm(const ResidualRmsNormArgs & a, Stream stream) {
   M1_RETURN_IF_ERROR(check_width(kName, a.n_rows, a.width));
   M1_RETURN_IF_ERROR(cuda::require((a.skip == nullptr) != (a.skip_f32 == nullptr), kName,
                                    "exactly one of skip and skip_f32 must be given"));
-  M1_RETURN_IF_ERROR(cuda::require(a.branch == nullptr || a.branch_f32 == nullptr, kName,
-                                   "branch and branch_f32 are both given"));
+  M1_RETURN_IF_ERROR(cuda::require(int(a.branch != nullptr) + int(a.branch_f32 != nullptr) + int(a.gather != nullptr) <= 1,
+                                   kName, "at most one of branch, branch_f32 and gather may be given"));
+  if (a.gather)
+    M1_RETURN_IF_ERROR(cuda::require(cuda::aligned16(a.gather) && a.gather_rows && a.gather_weights && a.gather_k > 0 &&
+                                         a.gather_k <= 8,
+                                     kName, "gather must be 16-byte aligned with gather_rows, gather_weights and "
+                                            "gather_k in [1, 8]"));
   M1_RETURN_IF_ERROR(
       cuda::require(a.out != nullptr || a.out_f32 != nullptr, kName, "neither out nor out_f32 is given"));
   if (a.skip) M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "skip", a.skip, a.skip_stride, a.width));

@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(PagedDecodeArgs 
   const int chunk = ((len + splits - 1) / splits + 31) / 32 * 32;
   const int t_begin = split * chunk, t_end = min(len, t_begin + chunk);
 
-  const float scale = kLog2e * rsqrtf(static_cast<float>(kD));
+  const float scale = kLog2e * rsqrtf(static_cast<float>(kD)) * a.q_scale;
   const uint16_t * q = reinterpret_cast<const uint16_t *>(a.q) + static_cast<int64_t>(seq) * a.q_row_stride +
                        kv_head * kG * kD;
   for (int i = threadIdx.x; i < kG * kD; i += kThreads) sh.q[i / kD][i % kD] = cuda::bf16_bits_to_float(q[i]) * scale;

@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(kThreads, 1) paged_prefill_kernel(PagedPrefill
   load_kv_tile(a, kv, kv + kTile, seq, kv_head, 0, kv_len);
   cuda::cp_async_commit();
 
-  const float scale = kLog2e * rsqrtf(static_cast<float>(kD));
+  const float scale = kLog2e * rsqrtf(static_cast<float>(kD)) * a.q_scale;
   const int qpos0 = pos0 + warp * 16 + g, qpos1 = qpos0 + 8;
   float o[kD / 8][4] = {};
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;

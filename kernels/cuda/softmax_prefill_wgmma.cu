@@ -217,7 +217,7 @@ __device__ void consume(const PagedPrefillArgs & a, const Tile & tl, const Bf16 
   const int n_mine = (tl.pos0 + max(1, min(tl.n_rows, wg_row0 + 64)) - 1) / kKeys + 1;
   const int wg_pos0 = tl.pos0 + wg_row0;  // position of the warpgroup's first row
   const int qpos0 = tl.pos0 + warp * 16 + g, qpos1 = qpos0 + 8;
-  const float scale = kLog2e * rsqrtf(static_cast<float>(kD));
+  const float scale = kLog2e * rsqrtf(static_cast<float>(kD)) * a.q_scale;
   float o[2][8][4] = {};
   float sc[8][4];
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // row maxima in raw score units

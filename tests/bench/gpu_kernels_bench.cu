@@ -1,7 +1,8 @@
 // GPU kernel benchmarks at real M1 dimensions (64 heads x 128, D = 6144, 32 experts top-2), next to
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
-// would fit in L2 are rotated among several copies. Usage: m1_gpu_kernels_bench [--quick] [--moe]
+// would fit in L2 are rotated among several copies.
+// Usage: m1_gpu_kernels_bench [--quick] [--moe | --gemv | --lightning | --softmax]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -160,8 +161,10 @@ float * m1_decays() {  // s(l = 40, h) of M1_SPEC.md section 4 for the 64 heads
 }
 
 // Prefill of n_seqs sequences of seq_len tokens each, packed qkv as the checkpoint lays it out.
+// chunk_tokens: -1 = no workspace (unsplit, the path before the sequence split), 0 = the launcher's
+// choice with a workspace, > 0 = that chunk length.
 void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int value_slice, int reps,
-                             int heads = kHeads, bool wgmma = false) {
+                             int heads = kHeads, bool wgmma = false, int chunk_tokens = -1) {
   const size_t n = size_t(n_seqs) * seq_len;
   const int64_t row = 3 * heads * kD;
   Bf16 * qkv = random_bf16(n * row, 10);
@@ -183,6 +186,19 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   a.out_row_stride = heads * kD;
   a.value_slice = value_slice;
   a.kernel = wgmma ? gpu::LightningPrefillKernel::kWgmma : gpu::LightningPrefillKernel::kMmaSync;
+  float * workspace = nullptr;
+  int chunks = 1;
+  if (chunk_tokens >= 0) {
+    const size_t bytes = gpu::lightning_prefill_workspace_bytes(n_seqs, heads, seq_len, chunk_tokens);
+    if (bytes > 0) {
+      workspace = device_alloc<float>(bytes / 4);
+      a.workspace = workspace;
+      a.max_seq_len = seq_len;
+      a.chunk_tokens = chunk_tokens;
+      const int tokens = chunk_tokens > 0 ? chunk_tokens : gpu::lightning_prefill_chunk_tokens(n_seqs, heads, seq_len);
+      chunks = (seq_len + tokens - 1) / tokens;
+    }
+  }
   M1_CUDA_CHECK(cudaMemset(state, 0, size_t(n_seqs) * heads * kD * kD * 4));
   // Each run continues from the state the last one left (bounded: every head decays).
   double ms = median_ms([&](int) { check(gpu::lightning_prefill(a, nullptr)); }, reps);
@@ -192,7 +208,8 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   const double floor_ms = std::max(bytes / (peaks.copy_gbs * 1e6), flops_block / (peaks.gemm_tflops * 1e9));
   std::string shape = std::to_string(n_seqs) + "x" + std::to_string(seq_len / 1024) + "K" +
                       (heads != kHeads ? " " + std::to_string(heads) + "h" : std::string()) + " slice " +
-                      (value_slice ? std::to_string(value_slice) : std::string("auto")) + (wgmma ? " wgmma" : "");
+                      (value_slice ? std::to_string(value_slice) : std::string("auto")) + (wgmma ? " wgmma" : "") +
+                      (chunk_tokens >= 0 ? " split " + std::to_string(chunks) : std::string());
   print_row("lightning prefill", shape, ms,
       fmt("%.0f TF/s 4nHd^2, ", flops_recurrence / ms / 1e9) + fmt("%.0f block", flops_block / ms / 1e9),
       fmt("floor %.3f ms", floor_ms) + fmt(" (%.0f%%)", 100 * floor_ms / ms));
@@ -201,6 +218,25 @@ void bench_lightning_prefill(const Peaks & peaks, int n_seqs, int seq_len, int v
   M1_CUDA_CHECK(cudaFree(state));
   M1_CUDA_CHECK(cudaFree(decay));
   M1_CUDA_CHECK(cudaFree(d_starts));
+  if (workspace != nullptr) M1_CUDA_CHECK(cudaFree(workspace));
+}
+
+// The lightning prefill rows before and after the sequence split (issue 9), in one run.
+void bench_lightning_split(const Peaks & peaks, bool quick, int reps) {
+  const int long_reps = quick ? 3 : 10;
+  for (int chunk : {-1, 0}) {  // unsplit, then the launcher's choice with a workspace
+    bench_lightning_prefill(peaks, 1, 4096, 64, reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 1, 131072, 64, long_reps, kHeads, false, chunk);
+    bench_lightning_prefill(peaks, 1, 32768, 0, reps, 8, false, chunk);
+    bench_lightning_prefill(peaks, 1, 4096, 0, reps, 8, false, chunk);
+  }
+  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8, false);
+  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8, false, 0);
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 2048);   // 16 chunks
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 8192);   // 4 chunks
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, false, 16384);  // 2 chunks at 64 heads
 }
 
 // One decode step for `batch` sequences; state slots rotate through a pool larger than L2.
@@ -552,19 +588,12 @@ void bench_softmax_prefill(const Peaks & peaks, bool quick, int reps) {
 }
 
 void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
-  for (int slice : {64, 32}) {
-    bench_lightning_prefill(peaks, 1, 4096, slice, reps);
-    bench_lightning_prefill(peaks, 1, 32768, slice, reps);
-  }
-  bench_lightning_prefill(peaks, 8, 4096, 64, reps);
+  bench_lightning_split(peaks, quick, reps);  // slice 64 and the 8-head rows (one GPU's share under 8-way TP)
+  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 32, reps);
   bench_lightning_prefill(peaks, 8, 4096, 32, reps);
-  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10);
   for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 64, reps, kHeads, true);
   bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
   bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10, kHeads, true);
-  // 8 heads: one GPU's share under 8-way tensor parallelism, where the launcher picks slice 32
-  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8);
-  bench_lightning_prefill(peaks, 1, 32768, 32, reps, 8);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
   bench_softmax_prefill(peaks, quick, reps);
   bench_paged_decode(peaks, 1, 32768, reps);
@@ -574,13 +603,47 @@ void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) 
   bench_moe_routing(peaks, 16384, reps);
 }
 
+// gemm_nt at decode row counts: the weight-streaming kernel against cuBLAS on the projection
+// shapes of the 1B bench model (D 2048) and of M1 (D 6144). Bytes = the weight read once (the few
+// rows of A and C are noise); weights rotate through >= 256 MiB of copies so that L2 does not serve them.
+void bench_gemv(const Peaks & peaks, int reps) {
+  struct Shape { const char * name; int n, k; };
+  for (Shape sh : {Shape{"1B qkv+gate", 8192, 2048}, Shape{"1B softmax qkv", 2560, 2048}, Shape{"1B out proj", 2048, 2048},
+                   Shape{"M1 qkv+gate", 32768, 6144}, Shape{"M1 softmax qkv", 10240, 6144}, Shape{"M1 out proj", 6144, 8192}}) {
+    const size_t w_elems = size_t(sh.n) * sh.k, bytes = w_elems * 2;
+    const int copies = int(std::max<size_t>(1, (size_t(256) << 20) / bytes + 1));
+    Bf16 * w = random_bf16(w_elems * copies, 41, -0.05f, 0.05f);
+    Bf16 * a = random_bf16(size_t(8) * sh.k, 42);
+    Bf16 * c = device_alloc<Bf16>(size_t(8) * sh.n);
+    for (int m : {1, 8}) {
+      double ms[2];
+      for (int kernel = 0; kernel < 2; ++kernel) {
+        ms[kernel] = median_ms([&](int rep) {
+          gpu::GemmArgs g;
+          g.m = m, g.n = sh.n, g.k = sh.k, g.a = a, g.lda = sh.k, g.b = w + size_t(rep % copies) * w_elems, g.ldb = sh.k;
+          g.c = c, g.ldc = sh.n, g.kernel = kernel ? gpu::GemmKernel::cublas : gpu::GemmKernel::streaming;
+          check(gpu::gemm_nt(g, nullptr));
+        }, reps);
+      }
+      const std::string shape = std::to_string(m) + "x" + std::to_string(sh.n) + "x" + std::to_string(sh.k);
+      for (int kernel = 0; kernel < 2; ++kernel)
+        report_bytes(peaks, std::string(sh.name) + (kernel ? " cuBLAS" : " stream"), shape, ms[kernel], double(bytes));
+    }
+    M1_CUDA_CHECK(cudaFree(w));
+    M1_CUDA_CHECK(cudaFree(a));
+    M1_CUDA_CHECK(cudaFree(c));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
-  bool quick = false, moe_only = false, softmax_only = false;
+  bool quick = false, moe_only = false, gemv_only = false, lightning_only = false, softmax_only = false;
   for (int i = 1; i < argc; ++i) {
+    lightning_only |= std::strcmp(argv[i], "--lightning") == 0;  // the ceilings and lightning prefill only
     quick |= std::strcmp(argv[i], "--quick") == 0;
-    moe_only |= std::strcmp(argv[i], "--moe") == 0;          // the ceilings and the MoE rows only
+    moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
+    gemv_only |= std::strcmp(argv[i], "--gemv") == 0;  // the ceilings and the decode GEMV rows only
     softmax_only |= std::strcmp(argv[i], "--softmax") == 0;  // the ceilings and the softmax prefill rows only
   }
   cudaDeviceProp prop;
@@ -589,6 +652,14 @@ int main(int argc, char ** argv) {
   std::printf("%-26s %-22s %10s  %-26s %s\n", "kernel", "shape", "ms", "rate", "vs floor / peak");
   const Peaks peaks = measure_peaks(quick);
   const int reps = quick ? 5 : 30;
+  if (lightning_only) {
+    bench_lightning_split(peaks, quick, reps);
+    return 0;
+  }
+  if (gemv_only) {
+    bench_gemv(peaks, 100);
+    return 0;
+  }
   if (softmax_only) {
     bench_softmax_prefill(peaks, quick, reps);
     return 0;

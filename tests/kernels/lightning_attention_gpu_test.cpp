@@ -3,11 +3,12 @@
 // evaluated in float64 on the same bf16 q/k/v and the same fp32 initial states the kernels get.
 // Shapes sweep odd lengths, lengths that are not a multiple of the 64-token block, an empty
 // sequence, a batch of unequal sequences in permuted state slots, continuation from a state, and
-// prefill followed by decode; decays come from the spec formula at the fastest and slowest heads.
+// prefill followed by decode, the sequence split into parallel chunks; decays come from the spec formula at the fastest and slowest heads.
 #include "kernels/lightning_attention_gpu.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -170,6 +171,90 @@ TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
   }
 }
 
+// The sequence split: chunks of 128, 192 or 8192 tokens (pinned; 8192 = two 4096-token pieces in
+// the chunk-state pass) or the launcher's choice, run in parallel from start states that a
+// chunk-state pass and a scan compute. Lengths give several chunks with a
+// remainder, exactly one chunk, one chunk plus a token, a single block, an empty sequence and a
+// long sequence next to short ones; most sequences continue from a nonzero state in permuted slots.
+// The workspace is poisoned with NaN so that a start state read before it is written shows. The
+// split only reorders fp32 sums (lambda^L S + local instead of block by block), so the unsplit
+// tolerances hold. A max_seq_len below the longest sequence must still give the right answer (the
+// last chunk then runs to the end), only slower.
+TEST(LightningAttentionGpu, SplitPrefillMatchesRecurrence) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+
+  const std::vector<int> lens = {1000, 0, 300, 64, 128, 129, 8300, 17};
+  const std::vector<int32_t> slots = {5, 0, 7, 2, 6, 1, 3, 4};
+  const int n_seqs = static_cast<int>(lens.size());
+  std::vector<int32_t> starts = {0};
+  for (int len : lens) starts.push_back(starts.back() + len);
+  const int n_tokens = starts.back();
+
+  std::mt19937 rng(4321);
+  std::vector<Bf16> qkv = random_qkv(n_tokens, rng);
+  std::vector<float> states = random_states(n_seqs, rng);
+  std::fill_n(states.begin() + static_cast<size_t>(slots[2]) * kHeads * kD * kD, kHeads * kD * kD, 0.f);
+  std::vector<float> decay = test_decays();
+  std::vector<std::vector<double>> want_out(n_seqs * kHeads), want_state(n_seqs * kHeads);
+  for (int s = 0; s < n_seqs; ++s)
+    for (int h = 0; h < kHeads; ++h) {
+      want_state[s * kHeads + h] = state_of(states, slots[s], h);
+      recurrence(qkv, starts[s], starts[s + 1], h, std::exp(-static_cast<double>(decay[h])), want_state[s * kHeads + h],
+                 want_out[s * kHeads + h]);
+    }
+
+  struct Variant { int chunk_tokens, max_seq_len, value_slice; };
+  for (Variant variant : {Variant{128, 8300, 0}, Variant{128, 8300, 32}, Variant{192, 1000, 64}, Variant{8192, 8300, 64},
+                          Variant{0, 8300, 0}}) {
+    SCOPED_TRACE("chunk_tokens " + std::to_string(variant.chunk_tokens) + " max_seq_len " +
+                 std::to_string(variant.max_seq_len) + " value_slice " + std::to_string(variant.value_slice));
+    const size_t bytes = m1::kernels::gpu::lightning_prefill_workspace_bytes(n_seqs, kHeads, variant.max_seq_len,
+                                                                             variant.chunk_tokens);
+    if (variant.chunk_tokens > 0) {  // one start state per chunk (per 4096-token piece of longer chunks)
+      const int pieces = variant.chunk_tokens > 4096 ? variant.chunk_tokens / 4096 : 1;
+      EXPECT_EQ(bytes, static_cast<size_t>(n_seqs) * ((variant.max_seq_len + variant.chunk_tokens - 1) / variant.chunk_tokens) *
+                           pieces * kHeads * kD * kD * sizeof(float));
+    }
+    DeviceBuffer d_qkv = device_copy(qkv), d_starts = device_copy(starts), d_slots = device_copy(slots);
+    DeviceBuffer d_states = device_copy(states), d_decay = device_copy(decay);
+    DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_tokens) * kHeads * kD, 0xffff));
+    DeviceBuffer d_work = device_copy(std::vector<float>(std::max<size_t>(bytes / 4, 1), std::nanf("")));
+    ASSERT_NE(d_out.data(), nullptr);
+
+    m1::kernels::gpu::LightningPrefillArgs args;
+    args.n_seqs = n_seqs;
+    args.n_heads = kHeads;
+    args.seq_starts = static_cast<const int32_t *>(d_starts.data());
+    args.in = packed_inputs(d_qkv);
+    args.decay = static_cast<const float *>(d_decay.data());
+    args.state = {static_cast<float *>(d_states.data()), static_cast<const int32_t *>(d_slots.data())};
+    args.out = static_cast<Bf16 *>(d_out.data());
+    args.out_row_stride = kHeads * kD;
+    args.value_slice = variant.value_slice;
+    args.max_seq_len = variant.max_seq_len;
+    args.chunk_tokens = variant.chunk_tokens;
+    args.workspace = bytes > 0 ? static_cast<float *>(d_work.data()) : nullptr;
+    m1::Status status = m1::kernels::gpu::lightning_prefill(args, nullptr);
+    ASSERT_TRUE(status.ok()) << status.message();
+
+    std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(n_tokens) * kHeads * kD);
+    std::vector<float> new_states = host_copy<float>(d_states, states.size());
+    ASSERT_FALSE(out.empty());
+    for (int s = 0; s < n_seqs; ++s)
+      for (int h = 0; h < kHeads; ++h) {
+        if (lens[s] > 0) {
+          EXPECT_LE(relative_error(head_rows(out, starts[s], starts[s + 1], h), want_out[s * kHeads + h]), kPrefillOutTol)
+              << "sequence " << s << " (length " << lens[s] << ") head " << h;
+          EXPECT_LE(relative_error(state_of(new_states, slots[s], h), want_state[s * kHeads + h]), kPrefillStateTol)
+              << "state of sequence " << s << " head " << h;
+        } else {
+          EXPECT_EQ(state_of(new_states, slots[s], h), want_state[s * kHeads + h]) << "an empty sequence keeps its state";
+        }
+      }
+  }
+}
+
 TEST(LightningAttentionGpu, ChunkedPrefillThenDecodeMatchesRecurrence) {
   std::string reason = m1::test::gpu_unavailable_reason();
   if (!reason.empty()) GTEST_SKIP() << reason;
@@ -308,6 +393,10 @@ TEST(LightningAttentionArgs, BadShapesAreReportedNotLaunched) {
   args.in.q = rows + 1;
   status = m1::kernels::gpu::lightning_prefill(args, nullptr);
   EXPECT_NE(status.message().find("16-byte aligned"), std::string::npos) << status.message();
+  args.in.q = rows;
+  args.chunk_tokens = 100;
+  status = m1::kernels::gpu::lightning_prefill(args, nullptr);
+  EXPECT_NE(status.message().find("chunk_tokens 100"), std::string::npos) << status.message();
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // MoE routing and permutation kernels against float64 / exact host evaluations of M1_SPEC.md
 // section 4 "MoE": softmax over all experts, top-k with ties broken towards the lower expert
 // index, renormalized weights; the permutation is checked exactly (offsets, stable rows, copied
-// rows) and the weighted un-permute against a float64 sum.
+// rows) and the weighted un-permute against a float64 sum. The fused decode routing (router GEMV,
+// route and permute in one launch) is checked against the same host evaluation on float64 logits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -188,6 +189,130 @@ TEST(MoeRoutingGpu, PermuteGroupsStablyAndUnpermuteSumsWeighted) {
       EXPECT_EQ(misses, 0);
     }
   }
+}
+
+// Host expectations of a permutation: offsets per expert, and each entry's row (stable in token order).
+void expected_permutation(const std::vector<int32_t> & experts, int n_experts, std::vector<int32_t> & offsets,
+                          std::vector<int32_t> & rows) {
+  offsets.assign(n_experts + 1, 0);
+  rows.assign(experts.size(), 0);
+  for (int32_t e : experts) ++offsets[e + 1];
+  std::partial_sum(offsets.begin(), offsets.end(), offsets.begin());
+  std::vector<int32_t> next = offsets;
+  for (size_t i = 0; i < experts.size(); ++i) rows[i] = next[experts[i]]++;
+}
+
+TEST(MoeRoutingGpu, FusedDecodeRoutingMatchesFloat64RouterAndHostPermutation) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  std::mt19937 rng(23);
+  struct Case { int n_tokens, n_experts, top_k, width; bool ties; };
+  for (Case c : {Case{1, 32, 2, 6144, false}, Case{1, 16, 2, 2048, true}, Case{3, 32, 2, 136, true},
+                 Case{8, 32, 2, 6144, true}, Case{5, 200, 8, 1032, false}, Case{8, 7, 7, 40, true},
+                 Case{2, 256, 8, 8200, true}}) {
+    SCOPED_TRACE(std::to_string(c.n_tokens) + " tokens, " + std::to_string(c.n_experts) + " experts, top " +
+                 std::to_string(c.top_k) + ", width " + std::to_string(c.width) + (c.ties ? ", near and exact ties" : ""));
+    const int T = c.n_tokens, E = c.n_experts, K = c.top_k, W = c.width, x_stride = W + 8, in_stride = W + 16;
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::vector<float> router(size_t(E) * W);
+    for (float & w : router) w = normal(rng) / std::sqrt(float(W));
+    if (c.ties) {
+      // Every third expert repeats the one before it (exact ties: the lower index must win); every
+      // fifth is the one before it with one weight moved so that its logits differ by ~0.02 (near
+      // ties, far above fp32 summation error, that the fp32 GEMV must resolve as float64 does).
+      for (int e = 1; e < E; ++e) {
+        float * row = router.data() + size_t(e) * W;
+        if (e % 3 == 0) std::copy(row - W, row, row);
+        else if (e % 5 == 0) {
+          std::copy(row - W, row, row);
+          row[e % W] += 0.02f;
+        }
+      }
+    }
+    DeviceBuffer d_router = device_copy(router);
+    DeviceBuffer d_counter = device_copy(std::vector<uint32_t>(1, 0));
+    for (int rep = 0; rep < 2; ++rep) {  // the second launch reuses the counter the first left at zero
+      SCOPED_TRACE("launch " + std::to_string(rep));
+      std::vector<float> x(size_t(T) * x_stride, NAN);
+      std::vector<Bf16> in(size_t(T) * in_stride);
+      for (int t = 0; t < T; ++t)
+        for (int i = 0; i < W; ++i) x[size_t(t) * x_stride + i] = normal(rng);
+      if (c.ties)  // the moved weights' inputs are 1, so each near tie differs by 0.02
+        for (int t = 0; t < T; ++t)
+          for (int e = 5; e < E; e += 5) x[size_t(t) * x_stride + e % W] = 1.f;
+      std::vector<float> host_logits(size_t(T) * E);
+      std::vector<double> magnitude(size_t(T) * E);
+      for (int t = 0; t < T; ++t)
+        for (int e = 0; e < E; ++e) {
+          double sum = 0, size = 0;
+          for (int i = 0; i < W; ++i) {
+            const double term = double(x[size_t(t) * x_stride + i]) * router[size_t(e) * W + i];
+            sum += term, size += std::abs(term);
+          }
+          host_logits[size_t(t) * E + e] = float(sum);
+          magnitude[size_t(t) * E + e] = size;
+        }
+      for (int t = 0; t < T; ++t)
+        for (int i = 0; i < W; ++i) in[size_t(t) * in_stride + i] = to_bf16(x[size_t(t) * x_stride + i]);
+      const size_t n_entries = size_t(T) * K;
+      DeviceBuffer d_x = device_copy(x), d_in = device_copy(in);
+      DeviceBuffer d_logits = device_copy(std::vector<float>(size_t(T) * E, NAN));
+      DeviceBuffer d_experts = device_copy(std::vector<int32_t>(n_entries, -1));
+      DeviceBuffer d_weights = device_copy(std::vector<float>(n_entries, NAN));
+      DeviceBuffer d_permuted = device_copy(std::vector<Bf16>(n_entries * W, 0xffff));
+      DeviceBuffer d_offsets = device_copy(std::vector<int32_t>(E + 1, -1));
+      DeviceBuffer d_rows = device_copy(std::vector<int32_t>(n_entries, -1));
+      m1::kernels::gpu::MoeRoutePermuteArgs a;
+      a.n_tokens = T, a.n_experts = E, a.top_k = K, a.width = W;
+      a.x = static_cast<const float *>(d_x.data()), a.x_stride = x_stride;
+      a.router = static_cast<const float *>(d_router.data());
+      a.in = static_cast<const Bf16 *>(d_in.data()), a.in_stride = in_stride;
+      a.logits = static_cast<float *>(d_logits.data());
+      a.experts = static_cast<int32_t *>(d_experts.data()), a.weights = static_cast<float *>(d_weights.data());
+      a.permuted = static_cast<Bf16 *>(d_permuted.data());
+      a.expert_offsets = static_cast<int32_t *>(d_offsets.data()), a.entry_rows = static_cast<int32_t *>(d_rows.data());
+      a.counter = static_cast<unsigned *>(d_counter.data());
+      m1::Status status = m1::kernels::gpu::moe_route_permute_small(a, nullptr);
+      ASSERT_TRUE(status.ok()) << status.message();
+
+      // fp32 dot products of W terms: per-thread chains of W / 1024 float4s, then 13 tree levels;
+      // 1e-5 of sum |x w| bounds that with room (2^-24 per operation).
+      std::vector<float> logits = host_copy<float>(d_logits, size_t(T) * E);
+      ASSERT_FALSE(logits.empty());
+      for (size_t i = 0; i < logits.size(); ++i)
+        ASSERT_NEAR(logits[i], host_logits[i], 1e-5 * magnitude[i] + 1e-30) << "logit " << i;
+      // The experts are those of float64 logits; the weights those of the kernel's own logits.
+      std::vector<int32_t> experts = host_copy<int32_t>(d_experts, n_entries);
+      std::vector<float> weights = host_copy<float>(d_weights, n_entries);
+      ASSERT_EQ(experts, route_on_host(host_logits, T, E, K).experts);
+      Routing own = route_on_host(logits, T, E, K);
+      ASSERT_EQ(experts, own.experts);
+      for (size_t i = 0; i < weights.size(); ++i)
+        ASSERT_NEAR(weights[i], own.weights[i], kWeightTol * own.weights[i] + 1e-12) << "entry " << i;
+
+      std::vector<int32_t> want_offsets, want_rows;
+      expected_permutation(experts, E, want_offsets, want_rows);
+      EXPECT_EQ(host_copy<int32_t>(d_offsets, E + 1), want_offsets);
+      EXPECT_EQ(host_copy<int32_t>(d_rows, n_entries), want_rows);
+      std::vector<Bf16> permuted = host_copy<Bf16>(d_permuted, n_entries * W);
+      ASSERT_FALSE(permuted.empty());
+      int wrong_rows = 0;
+      for (size_t i = 0; i < n_entries; ++i)
+        wrong_rows += !std::equal(in.begin() + (i / K) * in_stride, in.begin() + (i / K) * in_stride + W,
+                                  permuted.begin() + static_cast<size_t>(want_rows[i]) * W);
+      EXPECT_EQ(wrong_rows, 0);
+    }
+    EXPECT_EQ(host_copy<uint32_t>(d_counter, 1), std::vector<uint32_t>(1, 0)) << "the counter must be left at zero";
+  }
+}
+
+TEST(MoeRoutingGpu, FusedDecodeRoutingRejectsLargeBatches) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  m1::kernels::gpu::MoeRoutePermuteArgs a;
+  a.n_tokens = m1::kernels::gpu::kMoeRouteSmallMaxTokens + 1, a.n_experts = 32, a.top_k = 2, a.width = 64;
+  const m1::Status status = m1::kernels::gpu::moe_route_permute_small(a, nullptr);
+  ASSERT_FALSE(status.ok());
 }
 
 }  // namespace

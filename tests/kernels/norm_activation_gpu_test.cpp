@@ -2,13 +2,18 @@
 // bf16 inputs: the postnorm residual RMSNorm, the lightning output norm with its sigmoid gate,
 // SwiGLU and SiLU. Widths sweep the real ones (6144, 8192), the largest supported (12288) and a
 // small odd multiple of 8; row counts are odd; outputs are poisoned with NaN before each launch.
+// The norm with the MoE un-permute fused in must equal moe_unpermute then the norm bit for bit
+// (both tested against float64 here and in moe_routing_gpu_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <numeric>
 #include <random>
 #include <vector>
 
 #include "kernels/activation_gpu.h"
+#include "kernels/moe_routing_gpu.h"
 #include "kernels/norm_gpu.h"
 #include "tests/kernels/gpu_test_support.h"
 
@@ -173,6 +178,64 @@ TEST(NormGpu, ResidualRmsNormFp32StreamMatchesFloat64) {
     }
     EXPECT_EQ(misses32, 0);
     EXPECT_EQ(misses16, 0);
+  }
+}
+
+TEST(NormGpu, ResidualRmsNormWithGatheredMoeBranchEqualsUnpermuteThenNorm) {
+  std::string reason = m1::test::gpu_unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int width : {40, 6144}) {
+    for (int top_k : {1, 2, 8}) {
+      SCOPED_TRACE("width " + std::to_string(width) + ", top " + std::to_string(top_k));
+      const int n_rows = 7, n_entries = n_rows * top_k;
+      std::vector<float> skip(size_t(n_rows) * width), weights(n_entries);
+      for (float & v : skip) v = normal(rng);
+      for (float & v : weights) v = std::abs(normal(rng));
+      std::vector<int32_t> rows(n_entries);  // a permutation of the entries
+      for (int i = 0; i < n_entries; ++i) rows[i] = (i * 5 + 3) % n_entries;
+      if (std::gcd(5, n_entries) != 1) std::iota(rows.rbegin(), rows.rend(), 0);
+      std::vector<Bf16> expert_out = random_bf16(size_t(n_entries) * width, rng, 2.f);
+      std::vector<Bf16> weight = random_bf16(width, rng, 0.2f, 1.f);
+      DeviceBuffer d_skip = device_copy(skip), d_weights = device_copy(weights), d_rows = device_copy(rows);
+      DeviceBuffer d_expert_out = device_copy(expert_out), d_weight = device_copy(weight);
+      DeviceBuffer d_branch = device_copy(std::vector<Bf16>(size_t(n_rows) * width, 0xffff));
+      std::vector<DeviceBuffer> out32, out16;
+      for (int fused = 0; fused < 2; ++fused) {
+        out32.push_back(device_copy(std::vector<float>(size_t(n_rows) * width, NAN)));
+        out16.push_back(device_copy(std::vector<Bf16>(size_t(n_rows) * width, 0xffff)));
+        m1::kernels::gpu::ResidualRmsNormArgs args;
+        args.n_rows = n_rows, args.width = width, args.skip_f32 = static_cast<const float *>(d_skip.data());
+        args.skip_stride = width, args.alpha = 3.5f, args.beta = 0.75f;
+        args.weight = static_cast<const Bf16 *>(d_weight.data()), args.eps = 1e-5f;
+        args.out_f32 = static_cast<float *>(out32.back().data()), args.out_f32_stride = width;
+        args.out = static_cast<Bf16 *>(out16.back().data()), args.out_stride = width;
+        if (fused) {
+          args.gather = static_cast<const Bf16 *>(d_expert_out.data());
+          args.gather_rows = static_cast<const int32_t *>(d_rows.data());
+          args.gather_weights = static_cast<const float *>(d_weights.data()), args.gather_k = top_k;
+        } else {
+          m1::kernels::gpu::MoeUnpermuteArgs ua;
+          ua.n_tokens = n_rows, ua.top_k = top_k, ua.width = width;
+          ua.expert_out = static_cast<const Bf16 *>(d_expert_out.data());
+          ua.entry_rows = static_cast<const int32_t *>(d_rows.data());
+          ua.weights = static_cast<const float *>(d_weights.data());
+          ua.out = static_cast<Bf16 *>(d_branch.data()), ua.out_stride = width;
+          const m1::Status status = m1::kernels::gpu::moe_unpermute(ua, nullptr);
+          ASSERT_TRUE(status.ok()) << status.message();
+          args.branch = static_cast<const Bf16 *>(d_branch.data()), args.branch_stride = width;
+        }
+        const m1::Status status = m1::kernels::gpu::residual_rms_norm(args, nullptr);
+        ASSERT_TRUE(status.ok()) << status.message();
+      }
+      const size_t n = size_t(n_rows) * width;
+      std::vector<float> separate32 = host_copy<float>(out32[0], n), fused32 = host_copy<float>(out32[1], n);
+      ASSERT_FALSE(separate32.empty() || fused32.empty());
+      EXPECT_FALSE(std::isnan(separate32[0]));
+      EXPECT_EQ(0, std::memcmp(separate32.data(), fused32.data(), n * 4)) << "fp32 outputs differ";
+      EXPECT_EQ(host_copy<Bf16>(out16[0], n), host_copy<Bf16>(out16[1], n));
+    }
   }
 }
 

@@ -169,6 +169,30 @@ TEST(EngineLogic, SavedSessionContinuesBitIdenticallyInANewEngine) {
   EXPECT_EQ(generate(*restarted.engine, *s, 6), continued);
 }
 
+// A state that cannot be copied out (a device error) fails fork and save with the device's
+// message, writes no file, skips the turn's snapshot, and leaves the session as it was.
+TEST(EngineLogic, StateCopyErrorsFailTheCallAndLoseNothing) {
+  const std::string path = testing::temp_path("m1_engine_logic_unsaved.m1s");
+  const testing::RemovedAtExit cleanup_path{path};
+  const std::vector<Token> prompt = random_tokens(21, 12), more = random_tokens(5, 13);
+  Opened t = open_toy();
+  SessionId s = t.engine->create_session();
+  ASSERT_TRUE(t.engine->append(s, prompt).ok());
+  t.model->fail_copies = true;
+  Expected<SessionId> forked = t.engine->fork(s);
+  ASSERT_FALSE(forked.ok());
+  EXPECT_NE(forked.status().message().find("fork: toy state: device lost"), std::string::npos)
+      << forked.status().message();
+  const Status saved = t.engine->save(s, path);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_NE(saved.message().find("save: toy state: device lost"), std::string::npos) << saved.message();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ASSERT_TRUE(t.engine->append(s, more).ok());  // its snapshot is skipped, the turn is not
+  t.model->fail_copies = false;
+  EXPECT_EQ(generate(*t.engine, s, 5), reference(concat(prompt, more), 5));
+  ASSERT_TRUE(t.engine->save(s, path).ok());
+}
+
 TEST(EngineLogic, EvictionToDiskAndReloadKeepsResultsIdentical) {
   const std::string dir = testing::temp_path("m1_engine_logic_evict");
   const testing::RemovedAtExit cleanup_dir{dir};

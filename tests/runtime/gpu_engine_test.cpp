@@ -348,18 +348,22 @@ TEST_F(GpuEngine, StateBytesAndForksRoundTrip) {
   };
   std::unique_ptr<SequenceState> state = (*model)->new_state();
   step(*state, random_tokens(100, 160, 9));
-  const std::vector<std::uint8_t> bytes = state->serialize();
+  const Expected<std::vector<std::uint8_t>> saved = state->serialize();
+  ASSERT_TRUE(saved.ok()) << saved.status().message();
+  const std::vector<std::uint8_t> & bytes = *saved;
   ASSERT_FALSE(bytes.empty());
   auto restored = (*model)->deserialize_state(bytes);
   ASSERT_TRUE(restored.ok()) << restored.status().message();
   EXPECT_EQ((*restored)->n_tokens(), 100u);
-  EXPECT_EQ((*restored)->serialize(), bytes);
+  EXPECT_EQ(*(*restored)->serialize(), bytes);
   restored->reset();
-  std::unique_ptr<SequenceState> on_device = state->fork(), pages_only = state->fork();
+  Expected<std::unique_ptr<SequenceState>> first_fork = state->fork(), second_fork = state->fork();
+  ASSERT_TRUE(first_fork.ok() && second_fork.ok());
+  std::unique_ptr<SequenceState> on_device = std::move(*first_fork), pages_only = std::move(*second_fork);
   EXPECT_TRUE(static_cast<GpuSequenceState &>(*on_device).on_device());
   EXPECT_FALSE(static_cast<GpuSequenceState &>(*pages_only).on_device()) << "no slot was spare for the second fork";
   for (const auto * fork : {&on_device, &pages_only}) {
-    EXPECT_EQ((*fork)->serialize(), bytes);
+    EXPECT_EQ(*(*fork)->serialize(), bytes);
     EXPECT_EQ((*fork)->byte_size(), state->byte_size());
     std::vector<const void * > mine, theirs;
     state->visit_shared_blocks([&](const void * block, size_t) { mine.push_back(block); });
@@ -369,8 +373,8 @@ TEST_F(GpuEngine, StateBytesAndForksRoundTrip) {
   }
   const std::vector<Token> more = random_tokens(40, 160, 10);  // crosses into a third page
   for (SequenceState * s : {state.get(), on_device.get(), pages_only.get()}) step(*s, more);
-  EXPECT_EQ(on_device->serialize(), state->serialize());
-  EXPECT_EQ(pages_only->serialize(), state->serialize());
+  EXPECT_EQ(*on_device->serialize(), *state->serialize());
+  EXPECT_EQ(*pages_only->serialize(), *state->serialize());
   std::vector<std::uint8_t> corrupt = bytes;
   corrupt[corrupt.size() / 2] ^= 1;
   auto rejected = (*model)->deserialize_state(corrupt);

@@ -18,11 +18,16 @@ class BytesState : public CachedState {
 public:
   explicit BytesState(std::vector<std::uint8_t> bytes) : bytes_(std::move(bytes)) {}
   size_t byte_size() const override { return bytes_.size(); }
-  std::vector<std::uint8_t> serialize() const override { return bytes_; }
+  Expected<std::vector<std::uint8_t>> serialize() const override {
+    if (fails_) return Status::error("device lost");
+    return bytes_;
+  }
+  void fail_serializing() { fails_ = true; }
   const std::vector<std::uint8_t> & bytes() const { return bytes_; }
 
 private:
   std::vector<std::uint8_t> bytes_;
+  bool fails_ = false;
 };
 
 StateDecoder bytes_decoder() {
@@ -84,6 +89,28 @@ TEST(SnapshotStore, LruMovesDownTheTiersAndComesBackExact) {
   EXPECT_EQ(s.counters().hits, 7u);
   EXPECT_FALSE(s.longest_prefix(prefix(5)).has_value());
   EXPECT_EQ(s.counters().misses, 1u);
+}
+
+// A device snapshot that cannot be copied to host memory is dropped with the device's error; the
+// store keeps working.
+TEST(SnapshotStore, SnapshotThatCannotMoveDownIsDroppedWithTheError) {
+  auto store = SnapshotStore::open({150, 1000, 0}, bytes_decoder(), "");
+  ASSERT_TRUE(store.ok());
+  SnapshotStore & s = **store;
+  auto failing = std::make_shared<BytesState>(std::vector<std::uint8_t>(100, 1));
+  failing->fail_serializing();
+  ASSERT_TRUE(s.put(prefix(10), failing).ok());
+  const Status demoted = s.put(prefix(20), state_of(2));
+  ASSERT_FALSE(demoted.ok());
+  EXPECT_NE(demoted.message().find("moving a snapshot to host memory: device lost"), std::string::npos)
+      << demoted.message();
+  EXPECT_EQ(s.counters().dropped, 1u);
+  EXPECT_EQ(s.count(Tier::device), 1u);
+  EXPECT_EQ(s.count(Tier::host), 0u);
+  EXPECT_EQ(s.bytes().device, 100u);
+  std::optional<SnapshotStore::Hit> hit = s.longest_prefix(prefix(25));
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->n_tokens, 20u);
 }
 
 TEST(SnapshotStore, DiskBudgetDropsTheLeastRecent) {
@@ -169,7 +196,7 @@ public:
   void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override {
     for (const auto & b : blocks_) visit(b.get(), b->size());
   }
-  std::vector<std::uint8_t> serialize() const override { return std::vector<std::uint8_t>(byte_size(), 7); }
+  Expected<std::vector<std::uint8_t>> serialize() const override { return std::vector<std::uint8_t>(byte_size(), 7); }
 
 private:
   size_t n_private_;

@@ -23,8 +23,15 @@ public:
 
   size_t n_tokens() const override { return past.size(); }
   size_t byte_size() const override { return sizeof(h) + past.size() * sizeof(Token); }
-  std::unique_ptr<SequenceState> fork() const override { return std::make_unique<ToyState>(*this); }
-  std::vector<std::uint8_t> serialize() const override {
+  // Set by ToySequenceModel::fail_copies: copies fail as a device error would make them.
+  const std::atomic<bool> * copies_fail = nullptr;
+
+  Expected<std::unique_ptr<SequenceState>> fork() const override {
+    if (copies_fail && *copies_fail) return Status::error("toy state: device lost");
+    return std::unique_ptr<SequenceState>(std::make_unique<ToyState>(*this));
+  }
+  Expected<std::vector<std::uint8_t>> serialize() const override {
+    if (copies_fail && *copies_fail) return Status::error("toy state: device lost");
     std::vector<std::uint8_t> out(sizeof(h) + past.size() * sizeof(Token));
     std::memcpy(out.data(), h, sizeof(h));
     if (!past.empty()) std::memcpy(out.data() + sizeof(h), past.data(), past.size() * sizeof(Token));
@@ -36,11 +43,16 @@ class ToySequenceModel : public SequenceModel {
 public:
   explicit ToySequenceModel(size_t vocab) : vocab_(vocab) {}
   size_t vocab_size() const override { return vocab_; }
-  std::unique_ptr<SequenceState> new_state() const override { return std::make_unique<ToyState>(); }
+  std::unique_ptr<SequenceState> new_state() const override {
+    auto s = std::make_unique<ToyState>();
+    s->copies_fail = &fail_copies;
+    return s;
+  }
   Expected<std::unique_ptr<SequenceState>> deserialize_state(std::span<const std::uint8_t> bytes) const override {
     if (bytes.size() < sizeof(ToyState::h) || (bytes.size() - sizeof(ToyState::h)) % sizeof(Token) != 0)
       return Status::error("toy state: bad size " + std::to_string(bytes.size()));
     auto s = std::make_unique<ToyState>();
+    s->copies_fail = &fail_copies;
     std::memcpy(s->h, bytes.data(), sizeof(s->h));
     s->past.resize((bytes.size() - sizeof(s->h)) / sizeof(Token));
     if (!s->past.empty()) std::memcpy(s->past.data(), bytes.data() + sizeof(s->h), s->past.size() * sizeof(Token));
@@ -75,6 +87,7 @@ public:
   std::atomic<int> step_delay_us{0};  // makes steps slow enough for concurrent callers to meet
   std::atomic<size_t> max_batch{0};
   std::atomic<size_t> n_forwards{0};
+  std::atomic<bool> fail_copies{false};  // every state's fork and serialize fail while set
 
 private:
   size_t vocab_;
