@@ -2,13 +2,14 @@
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
 // would fit in L2 are rotated among several copies.
-// Usage: m1_gpu_kernels_bench [--quick] [--moe | --gemv | --lightning | --softmax]
+// Usage: m1_gpu_kernels_bench [--quick] [--moe | --moe-tokens N | --gemv | --lightning | --softmax]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -639,12 +640,18 @@ void bench_gemv(const Peaks & peaks, int reps) {
 
 int main(int argc, char ** argv) {
   bool quick = false, moe_only = false, gemv_only = false, lightning_only = false, softmax_only = false;
+  std::vector<int> prefill_tokens = {4096, 32768};
   for (int i = 1; i < argc; ++i) {
     lightning_only |= std::strcmp(argv[i], "--lightning") == 0;  // the ceilings and lightning prefill only
     quick |= std::strcmp(argv[i], "--quick") == 0;
     moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
     gemv_only |= std::strcmp(argv[i], "--gemv") == 0;  // the ceilings and the decode GEMV rows only
     softmax_only |= std::strcmp(argv[i], "--softmax") == 0;  // the ceilings and the softmax prefill rows only
+    // --moe-tokens N: the MoE prefill rows at N tokens only, no decode rows (for a profiler run)
+    if (std::strcmp(argv[i], "--moe-tokens") == 0 && i + 1 < argc) {
+      moe_only = true;
+      prefill_tokens = {std::atoi(argv[++i])};
+    }
   }
   cudaDeviceProp prop;
   M1_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -667,8 +674,9 @@ int main(int argc, char ** argv) {
   if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);
   {
     const ExpertWeights experts;
-    for (int n : {4096, 32768}) bench_moe_prefill(peaks, experts, n, n > 4096 ? (quick ? 3 : 7) : reps);
-    for (int n : {1, 16, 64}) bench_moe_decode(peaks, experts, n, quick ? 10 : 50);
+    for (int n : prefill_tokens) bench_moe_prefill(peaks, experts, n, n > 4096 ? (quick ? 3 : 7) : reps);
+    if (prefill_tokens.size() > 1)
+      for (int n : {1, 16, 64}) bench_moe_decode(peaks, experts, n, quick ? 10 : 50);
   }
   return 0;
 }

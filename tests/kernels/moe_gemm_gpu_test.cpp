@@ -1,6 +1,7 @@
 // Grouped expert GEMMs (kernels/moe_gemm_gpu.h), both kernels, against float64 products of the
 // same bf16 inputs: experts with no rows, one row, row counts off the 128-row tile and spanning
-// several tiles; n and k off the 256/128 and 64 tiles; strided rows. The output is poisoned first,
+// several tiles (256, 257, 384, 511 rows), n and k off the 256/128 and 64 tiles, k long enough
+// for the copy ring to wrap; strided rows. The output is poisoned first,
 // so an unwritten element (NaN) fails, and padding columns and rows past the grouped rows must
 // stay poisoned.
 #include <gtest/gtest.h>
@@ -142,6 +143,11 @@ TEST(MoeGemmGpu, BothKernelsMatchFloat64OnRaggedExperts) {
       {{0, 1, 130, 257, 7}, 136, 200, true},   // 136 gate/up columns: two 128-column tiles
       {skewed, 64, 136, true},
       {skewed, 48, 72, false},
+      // Expert sizes around the 128-row tile: 256 (two full tiles), 257 and 511 (a last tile of 1
+      // or 127 rows), 64 / 65 (the tile's second 64-row half empty or holding one row), 384 (three
+      // full tiles); k of 9 and 16 K steps, so the 4-stage copy ring wraps several times.
+      {{256, 257, 511, 64, 65, 384}, 264, 520, false},
+      {{256, 257, 511, 64, 65, 384}, 136, 1000, true},
       {{3}, 8, 8, false},                       // the smallest shapes allowed
       {{9, 0, 17}, 24, 16, true},               // more rows than the streaming kernel takes at once
   };
