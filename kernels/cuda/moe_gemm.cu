@@ -20,7 +20,6 @@
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/scalar_math.cuh"
-#include "kernels/cuda/sm_count.h"
 #include "kernels/cuda/wgmma.cuh"
 #include "kernels/moe_gemm_gpu.h"
 
@@ -221,12 +220,22 @@ __device__ int nth_used_expert(const int32_t * offsets, int n_experts, int which
   return -1;
 }
 
-// Output column j of expert e for its rows [begin, end): one warp streams weight row j (and its
-// up row with swiglu) once per 8 input rows.
+// Block y works on the y-th expert that has rows (the grid has min(n_experts, n_rows) rows of
+// blocks, so a decode step launches no blocks for the experts nobody chose).
 template <bool kSwiglu>
-__device__ __forceinline__ void stream_column(const MoeGemmArgs & a, int e, int begin, int end, int j,
-                                              int rows_per_expert) {
-  const int lane = threadIdx.x % 32, k = a.k;
+__global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
+  __shared__ int expert;
+  if (threadIdx.x < 32) {
+    const int e = nth_used_expert(a.expert_offsets, a.n_experts, blockIdx.y);
+    if (threadIdx.x == 0) expert = e;
+  }
+  __syncthreads();
+  const int e = expert;
+  if (e < 0) return;
+  const int begin = a.expert_offsets[e], end = a.expert_offsets[e + 1];
+  const int lane = threadIdx.x % 32, j = blockIdx.x * kStreamWarps + threadIdx.x / 32;
+  if (j >= a.n) return;
+  const int k = a.k;
   const Bf16 * w_gate = a.weights + (int64_t(e) * rows_per_expert + j) * k;
   const Bf16 * w_up = w_gate + int64_t(a.n) * k;  // swiglu only
   for (int r0 = begin; r0 < end; r0 += kStreamRows) {
@@ -276,26 +285,6 @@ __device__ __forceinline__ void stream_column(const MoeGemmArgs & a, int e, int 
   }
 }
 
-// Block y works on the y-th expert that has rows (the grid has min(n_experts, n_rows) rows of
-// blocks, so a decode step launches no blocks for the experts nobody chose). Blocks loop over
-// columns (grid-stride): one wave of resident blocks, each with the same number of columns, so
-// no block starts late (a second partial wave) and the which-expert lookup at a block's start
-// (dependent global reads and a barrier) is paid once per block, not once per 8 columns.
-template <bool kSwiglu>
-__global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
-  __shared__ int expert;
-  if (threadIdx.x < 32) {
-    const int e = nth_used_expert(a.expert_offsets, a.n_experts, blockIdx.y);
-    if (threadIdx.x == 0) expert = e;
-  }
-  __syncthreads();
-  const int e = expert;
-  if (e < 0) return;
-  const int begin = a.expert_offsets[e], end = a.expert_offsets[e + 1];
-  for (int j = blockIdx.x * kStreamWarps + threadIdx.x / 32; j < a.n; j += gridDim.x * kStreamWarps)
-    stream_column<kSwiglu>(a, e, begin, end, j, rows_per_expert);
-}
-
 Status check_args(const MoeGemmArgs & a) {
   constexpr const char * kName = "moe_expert_gemm";
   M1_RETURN_IF_ERROR(cuda::require(a.n_rows >= 0, kName, "n_rows must not be negative"));
@@ -320,12 +309,7 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
   const bool streaming = a.kernel == MoeGemmKernel::streaming ||
                          (a.kernel == MoeGemmKernel::automatic && a.n_rows <= kMoeStreamingMaxRows);
   if (streaming) {
-    // One wave: 3 resident blocks per SM (the launch bounds) shared by the expert rows, then as few
-    // blocks as give every block the same number of 8-column groups.
-    const int experts = std::min(a.n_experts, a.n_rows), column_blocks = (a.n + kStreamWarps - 1) / kStreamWarps;
-    const int wave = std::max(1, 3 * cuda::sm_count() / experts);
-    const int per_block = (column_blocks + wave - 1) / wave;
-    const dim3 grid(unsigned((column_blocks + per_block - 1) / per_block), unsigned(experts));
+    const dim3 grid(unsigned((a.n + kStreamWarps - 1) / kStreamWarps), unsigned(std::min(a.n_experts, a.n_rows)));
     if (a.swiglu) moe_gemm_streaming_kernel<true><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
     else moe_gemm_streaming_kernel<false><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
     M1_CUDA_STATUS(cudaGetLastError());
