@@ -60,6 +60,10 @@ struct PagedDecodeArgs {
                                              // head of d < 128 padded to 128 gives 1 / sqrt(d))
 };
 
+// Which prefill kernel runs: the launcher's choice (wgmma), or one pinned (tests and benchmarks
+// compare them).
+enum class PagedPrefillKernel { kAuto, kMmaSync, kWgmma };
+
 struct PagedPrefillArgs {
   int n_seqs = 0;
   int n_heads = 0;                           // 8 * cache.n_kv_heads
@@ -73,6 +77,7 @@ struct PagedPrefillArgs {
   Bf16 * out = nullptr;                      // bf16 [chunk tokens, out_row_stride], head h at h*128
   std::int64_t out_row_stride = 0;
   float q_scale = 1.0f;                      // as PagedDecodeArgs::q_scale
+  PagedPrefillKernel kernel = PagedPrefillKernel::kAuto;
 };
 
 // Bytes of workspace paged_decode needs for these sizes (0 when it runs unsplit).

@@ -10,8 +10,8 @@ if [ ! -x "$bench" ]; then
   echo "no $bench (built without CUDA?)"
   exit 1
 fi
-# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "moe", "gemv", "model",
-# "layer", "e2e".
+# M1_GPU_BENCHES picks which run (default "kernels model layer"): "kernels", "softmax", "moe", "gemv",
+# "model", "layer", "e2e".
 benches=${M1_GPU_BENCHES:-kernels model layer}
 rc=0
 if [[ " $benches " == *" kernels "* ]]; then
@@ -20,6 +20,11 @@ if [[ " $benches " == *" kernels "* ]]; then
   if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
   fi
+fi
+# "softmax": the ceilings and both softmax prefill kernels, then PyTorch's flash attention as the peer.
+if [[ " $benches " == *" softmax "* ]]; then
+  "$bench" --softmax "${@:2}" || rc=1
+  python3 "$(dirname "$0")/../tests/bench/sdpa_reference.py" "${@:2}" || rc=1
 fi
 # "gemv": the ceilings and the decode-size GEMMs only (the streaming kernel vs cuBLAS).
 if [[ " $benches " == *" gemv "* ]]; then

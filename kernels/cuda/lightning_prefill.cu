@@ -18,6 +18,7 @@
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/lightning_prefill_common.cuh"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/sm_count.h"
 #include "kernels/lightning_attention_gpu.h"
 
 namespace m1::kernels::gpu {
@@ -437,15 +438,7 @@ Status launch_chunk_states(const PrefillParams & p, float * states, int n_seqs, 
   return {};
 }
 
-int sm_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      n = 132;  // an H100's; only the chunk choice depends on it
-    return n;
-  }();
-  return count;
-}
+using cuda::sm_count;
 
 int max_chunks_of(int max_seq_len, int chunk_tokens) { return (max_seq_len + chunk_tokens - 1) / chunk_tokens; }
 

@@ -1,4 +1,6 @@
-// Causal softmax attention prefill over a paged KV cache, flash-style on tensor cores (mma.sync
+// Causal softmax attention prefill over a paged KV cache: the launcher, and the kernel on mma.sync
+// (the default is the wgmma kernel of softmax_prefill_wgmma.cu; this one runs when pinned, for
+// comparison). Flash-style on tensor cores (mma.sync
 // m16n8k16, bf16 operands, fp32 accumulate and softmax). Thread block = 128 query rows of one head of
 // one sequence's chunk (8 warps x 16 rows); it walks the 64-token key tiles up to its last query's
 // position, double-buffering K and V tiles gathered row by row from the cache pages with cp.async,
@@ -10,6 +12,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/softmax_prefill_wgmma.cuh"
 #include "kernels/softmax_attention_gpu.h"
 
 namespace m1::kernels::gpu {
@@ -189,6 +192,8 @@ __global__ void __launch_bounds__(kThreads, 1) paged_prefill_kernel(PagedPrefill
 Status paged_prefill(const PagedPrefillArgs & a, Stream stream) {
   constexpr const char * kName = "paged_prefill";
   M1_RETURN_IF_ERROR(cuda::require(a.n_seqs > 0 && a.n_seqs <= 65535, kName, "n_seqs must be in [1, 65535]"));
+  M1_RETURN_IF_ERROR(
+      cuda::require(a.max_chunk_len <= 65535 * 128, kName, "max_chunk_len must be at most 65535 x 128"));
   M1_RETURN_IF_ERROR(cuda::require(a.cache.k && a.cache.v && a.cache.block_table && a.cache.page_size > 0 &&
                                        a.cache.max_pages > 0 && a.cache.n_kv_heads > 0,
                                    kName, "the cache must be set"));
@@ -200,6 +205,8 @@ Status paged_prefill(const PagedPrefillArgs & a, Stream stream) {
                                    "seq_starts, chunk_pos and max_chunk_len must be set"));
   M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "q", a.q, a.q_row_stride, static_cast<int64_t>(a.n_heads) * kD));
   M1_RETURN_IF_ERROR(cuda::require_vector_row(kName, "out", a.out, a.out_row_stride, static_cast<int64_t>(a.n_heads) * kD));
+  if (a.kernel != PagedPrefillKernel::kMmaSync)
+    return launch_paged_prefill_wgmma(a, static_cast<cudaStream_t>(stream));
   const int n_q_tiles = (a.max_chunk_len + kRows - 1) / kRows;
   M1_CUDA_STATUS(cudaFuncSetAttribute(paged_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   paged_prefill_kernel<<<dim3(n_q_tiles, a.n_heads, a.n_seqs), kThreads, kSmemBytes, static_cast<cudaStream_t>(stream)>>>(

@@ -125,4 +125,36 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[32][4], uint64_t a, 
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
+// The descriptor of an MN-major tile with the 128-byte swizzle, for a B operand read transposed
+// (imm-trans-b 1): rows of 64 bf16 along N (128 bytes), one row per K index, 16-byte chunk c of row
+// r at chunk position c ^ (r % 8), the tile 1024-byte aligned, 8-row K groups 1024 bytes apart. Used
+// with N = 64 (one swizzle atom wide), so the stride between 64-wide N panels is never taken; both
+// offset fields hold the 8-row group stride, so the layout does not hinge on which of the two the
+// MN-major form reads for it.
+__device__ __forceinline__ uint64_t wgmma_descriptor_sw128_mn64(const void * tile) {
+  const uint64_t address = smem_address(tile);
+  return ((address >> 4) & 0x3fff) | (uint64_t(1024 >> 4) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+
+// d (+)= A[64 x 16] * B, A from registers (warp w of the warpgroup holds rows 16w..16w+15 in the
+// mma.sync m16n8k16 A layout of mma.cuh), B[16 x 64] from shared memory: K-major (kTransB 0, the
+// descriptor of a 64 x 16 N x K tile) or MN-major (kTransB 1). accumulate == 0 overwrites d.
+template <int kTransB>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[8][4], const uint32_t (&a)[4], uint64_t b,
+                                                   int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,"
+      "%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, %37;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),
+        "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]),
+        "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]),
+        "+f"(d[7][2]), "+f"(d[7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(kTransB), "r"(accumulate));
+}
+
 }  // namespace m1::kernels::cuda

@@ -2,7 +2,7 @@
 // the two measured ceilings of the card: device-to-device copy bandwidth and a cuBLAS bf16 GEMM.
 // Each line: median of many timed runs (CUDA events) after warm-up, on random inputs; inputs that
 // would fit in L2 are rotated among several copies.
-// Usage: m1_gpu_kernels_bench [--quick] [--moe | --moe-tokens N | --gemv | --lightning]
+// Usage: m1_gpu_kernels_bench [--quick] [--moe | --moe-tokens N | --gemv | --lightning | --softmax]
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -544,7 +544,7 @@ void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
 
 // Causal softmax prefill of one sequence of n tokens (no cached prefix) over a paged cache, 64 q /
 // 8 kv heads; FLOPs = 4 * heads * 128 * n (n + 1) / 2 (scores and P V over the causal half).
-void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
+void bench_paged_prefill(const Peaks & peaks, int n, int reps, gpu::PagedPrefillKernel kernel) {
   constexpr int kKv = 8, kPage = 64;
   const int n_pages = (n + kPage - 1) / kPage;
   const size_t cache_elems = size_t(n_pages) * kPage * kKv * kD;
@@ -571,12 +571,23 @@ void bench_paged_prefill(const Peaks & peaks, int n, int reps) {
   a.cache = {k, v, kPage, kKv, d_table, n_pages};
   a.out = out;
   a.out_row_stride = kHeads * kD;
+  a.kernel = kernel;
   double ms = median_ms([&](int) { check(gpu::paged_prefill(a, nullptr)); }, reps);
   const double flops = 4.0 * kHeads * kD * double(n) * (n + 1) / 2;
-  print_row("paged prefill (softmax)", std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
+  const char * name =
+      kernel == gpu::PagedPrefillKernel::kMmaSync ? "paged prefill mma.sync" : "paged prefill wgmma";
+  print_row(name, std::to_string(n / 1024) + "K, 64/8 heads", ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
             fmt("%.0f%% of GEMM peak", 100 * flops / ms / 1e9 / peaks.gemm_tflops));
   for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_starts, (void *)d_pos})
     M1_CUDA_CHECK(cudaFree(p));
+}
+
+// Both softmax prefill kernels (the default wgmma one and the mma.sync one) at 4K and 32K tokens.
+void bench_softmax_prefill(const Peaks & peaks, bool quick, int reps) {
+  for (auto kernel : {gpu::PagedPrefillKernel::kWgmma, gpu::PagedPrefillKernel::kMmaSync}) {
+    bench_paged_prefill(peaks, 4096, reps, kernel);
+    bench_paged_prefill(peaks, 32768, quick ? 3 : 10, kernel);
+  }
 }
 
 void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
@@ -587,8 +598,7 @@ void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) 
   bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
   bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10, kHeads, true);
   for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
-  bench_paged_prefill(peaks, 4096, reps);
-  bench_paged_prefill(peaks, 32768, quick ? 3 : 10);
+  bench_softmax_prefill(peaks, quick, reps);
   bench_paged_decode(peaks, 1, 32768, reps);
   bench_paged_decode(peaks, 16, 4096, reps);
   bench_paged_decode(peaks, 64, 4096, reps);
@@ -631,13 +641,14 @@ void bench_gemv(const Peaks & peaks, int reps) {
 }  // namespace
 
 int main(int argc, char ** argv) {
-  bool quick = false, moe_only = false, gemv_only = false, lightning_only = false;
+  bool quick = false, moe_only = false, gemv_only = false, lightning_only = false, softmax_only = false;
   std::vector<int> prefill_tokens = {4096, 32768};
   for (int i = 1; i < argc; ++i) {
     lightning_only |= std::strcmp(argv[i], "--lightning") == 0;  // the ceilings and lightning prefill only
     quick |= std::strcmp(argv[i], "--quick") == 0;
     moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
     gemv_only |= std::strcmp(argv[i], "--gemv") == 0;  // the ceilings and the decode GEMV rows only
+    softmax_only |= std::strcmp(argv[i], "--softmax") == 0;  // the ceilings and the softmax prefill rows only
     // --moe-tokens N: the MoE prefill rows at N tokens only, no decode rows (for a profiler run)
     if (std::strcmp(argv[i], "--moe-tokens") == 0 && i + 1 < argc) {
       moe_only = true;
@@ -656,6 +667,10 @@ int main(int argc, char ** argv) {
   }
   if (gemv_only) {
     bench_gemv(peaks, 100);
+    return 0;
+  }
+  if (softmax_only) {
+    bench_softmax_prefill(peaks, quick, reps);
     return 0;
   }
   if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);

@@ -4,7 +4,12 @@
 // per KV head). Sequences of unequal, odd lengths live in shuffled, non-contiguous pages; the decode
 // runs unsplit, split, and split into more parts than a short sequence has tokens; the prefill runs
 // every token in two chunks per sequence (the second continuing from the cached first), with chunk
-// boundaries off the 64-token tiles.
+// boundaries off the 64-token tiles, through both prefill kernels (wgmma, the default, and mma.sync).
+// For the wgmma kernel's paths: chunks of 1..4 tokens (one key tile, so the producer signals it only
+// at its tail), last query tiles of 44 and 60 rows (the second warpgroup has no rows and runs tile 0
+// only), full query tiles (the first warpgroup needs one key tile fewer and only releases the last),
+// up to 16 key tiles (the 4-stage ring wraps four times), an empty chunk among non-empty ones, and
+// 16-token pages (4 page lookups per key tile).
 #include "kernels/softmax_attention_gpu.h"
 
 #include <gtest/gtest.h>
@@ -37,7 +42,8 @@ constexpr double kTheta = 1e7;
 constexpr double kRopeTol = 3e-3;
 constexpr double kDecodeTol = 4e-3;
 // Prefill also rounds the probabilities to bf16 for P V (2^-9 relative each): 2 x 2^-9 = 3.9e-3
-// plus fp32 softmax; checked at 8e-3.
+// plus fp32 softmax (the wgmma kernel's ex2.approx adds ~2^-22 relative per probability); checked at
+// 8e-3.
 constexpr double kPrefillTol = 8e-3;
 
 // x rotated by RoPE at position pos, in float64.
@@ -190,26 +196,10 @@ TEST(SoftmaxAttentionGpu, RopeAppendThenPagedDecodeMatchesFloat64) {
       if (max_chunk == 0) continue;
       SCOPED_TRACE("prefill chunk " + std::to_string(chunk));
       const int rows = starts.back();
-      DeviceBuffer d_qc = device_copy(q_chunk), d_starts = device_copy(starts), d_cpos = device_copy(chunk_pos);
-      DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(rows) * kHeads * kD, 0xffff));
-      m1::kernels::gpu::PagedPrefillArgs pa;
-      pa.n_seqs = n_seqs;
-      pa.n_heads = kHeads;
-      pa.q = static_cast<const Bf16 *>(d_qc.data());
-      pa.q_row_stride = kHeads * kD;
-      pa.seq_starts = static_cast<const int32_t *>(d_starts.data());
-      pa.chunk_pos = static_cast<const int32_t *>(d_cpos.data());
-      pa.max_chunk_len = max_chunk;
-      pa.cache = cache;
-      pa.out = static_cast<Bf16 *>(d_out.data());
-      pa.out_row_stride = kHeads * kD;
-      status = m1::kernels::gpu::paged_prefill(pa, nullptr);
-      ASSERT_TRUE(status.ok()) << status.message();
-      std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(rows) * kHeads * kD);
-      ASSERT_FALSE(out.empty());
+      // float64 reference of every (sequence, head): its chunk rows x 128
+      std::vector<std::vector<double>> ref(static_cast<size_t>(n_seqs) * kHeads);
       for (int s = 0; s < n_seqs; ++s)
-        for (int h = 0; h < kHeads; ++h) {
-          std::vector<double> got, ref;
+        for (int h = 0; h < kHeads; ++h)
           for (int r = starts[s]; r < starts[s + 1]; ++r) {
             const int pos = chunk_pos[s] + r - starts[s];
             const Bf16 * qh = &q_chunk[(static_cast<size_t>(r) * kHeads + h) * kD];
@@ -226,14 +216,43 @@ TEST(SoftmaxAttentionGpu, RopeAppendThenPagedDecodeMatchesFloat64) {
             for (int d = 0; d < kD; ++d) {
               double acc = 0;
               for (int tk = 0; tk <= pos; ++tk) acc += p[tk] / sum * from_bf16(cache_row(cache_v, s, tk, h / 8)[d]);
-              ref.push_back(acc);
-              got.push_back(from_bf16(out[(static_cast<size_t>(r) * kHeads + h) * kD + d]));
+              ref[s * kHeads + h].push_back(acc);
             }
           }
-          if (!ref.empty()) {
-            EXPECT_LE(relative_error(got, ref), kPrefillTol) << "sequence " << s << " head " << h;
+      DeviceBuffer d_qc = device_copy(q_chunk), d_starts = device_copy(starts), d_cpos = device_copy(chunk_pos);
+      // Both kernels (the default wgmma one and the mma.sync one), each into a poisoned output.
+      using m1::kernels::gpu::PagedPrefillKernel;
+      for (PagedPrefillKernel kernel : {PagedPrefillKernel::kAuto, PagedPrefillKernel::kMmaSync}) {
+        SCOPED_TRACE(kernel == PagedPrefillKernel::kAuto ? "wgmma kernel" : "mma.sync kernel");
+        DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(rows) * kHeads * kD, 0xffff));
+        m1::kernels::gpu::PagedPrefillArgs pa;
+        pa.n_seqs = n_seqs;
+        pa.n_heads = kHeads;
+        pa.q = static_cast<const Bf16 *>(d_qc.data());
+        pa.q_row_stride = kHeads * kD;
+        pa.seq_starts = static_cast<const int32_t *>(d_starts.data());
+        pa.chunk_pos = static_cast<const int32_t *>(d_cpos.data());
+        pa.max_chunk_len = max_chunk;
+        pa.cache = cache;
+        pa.out = static_cast<Bf16 *>(d_out.data());
+        pa.out_row_stride = kHeads * kD;
+        pa.kernel = kernel;
+        status = m1::kernels::gpu::paged_prefill(pa, nullptr);
+        ASSERT_TRUE(status.ok()) << status.message();
+        std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(rows) * kHeads * kD);
+        ASSERT_FALSE(out.empty());
+        for (int s = 0; s < n_seqs; ++s)
+          for (int h = 0; h < kHeads; ++h) {
+            std::vector<double> got;
+            for (int r = starts[s]; r < starts[s + 1]; ++r)
+              for (int d = 0; d < kD; ++d)
+                got.push_back(from_bf16(out[(static_cast<size_t>(r) * kHeads + h) * kD + d]));
+            if (!got.empty()) {
+              EXPECT_LE(relative_error(got, ref[s * kHeads + h]), kPrefillTol)
+                  << "sequence " << s << " head " << h;
+            }
           }
-        }
+      }
     }
   }
 
