@@ -103,6 +103,37 @@ double median_ms(const std::function<void(int)> & fn, int reps, int warmup = 3) 
   return times[times.size() / 2];
 }
 
+// Medians of a and b timed in turn (a then b, then b then a, ...), so both see the same clocks and
+// temperature: back-to-back medians of long GEMM runs drift by up to ~15% on the H100 (BENCHMARKS.md).
+std::pair<double, double> medians_in_turn_ms(const std::function<void(int)> & a, const std::function<void(int)> & b,
+                                             int reps, int warmup = 3) {
+  for (int i = 0; i < warmup; ++i) a(i), b(i);
+  M1_CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t start, stop;
+  M1_CUDA_CHECK(cudaEventCreate(&start));
+  M1_CUDA_CHECK(cudaEventCreate(&stop));
+  auto once = [&](const std::function<void(int)> & fn, int i) {
+    M1_CUDA_CHECK(cudaEventRecord(start));
+    fn(i);
+    M1_CUDA_CHECK(cudaEventRecord(stop));
+    M1_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    M1_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return double(ms);
+  };
+  std::vector<double> ta, tb;
+  for (int i = 0; i < reps; ++i) {
+    if (i % 2 == 0) ta.push_back(once(a, i)), tb.push_back(once(b, i));
+    else tb.push_back(once(b, i)), ta.push_back(once(a, i));
+  }
+  M1_CUDA_CHECK(cudaGetLastError());
+  M1_CUDA_CHECK(cudaEventDestroy(start));
+  M1_CUDA_CHECK(cudaEventDestroy(stop));
+  std::sort(ta.begin(), ta.end());
+  std::sort(tb.begin(), tb.end());
+  return {ta[ta.size() / 2], tb[tb.size() / 2]};
+}
+
 void print_row(const std::string & name, const std::string & shape, double ms, const std::string & rate,
          const std::string & of_floor) {
   std::printf("%-26s %-22s %10.4f  %-26s %s\n", name.c_str(), shape.c_str(), ms, rate.c_str(), of_floor.c_str());
@@ -462,7 +493,11 @@ void bench_moe_prefill(const Peaks & peaks, const ExpertWeights & w, int n, int 
   d2.m = rows, d2.n = kHidden, d2.k = kExpertFfn, d2.a = moe.hidden, d2.lda = 2 * kExpertFfn, d2.b = w.down;
   d2.ldb = kExpertFfn, d2.c = moe.expert_out, d2.ldc = kHidden;
   moe.route();
-  const double dense_ms = median_ms([&](int) { check(gpu::gemm_nt(d1, nullptr)); check(gpu::gemm_nt(d2, nullptr)); }, reps);
+  const auto dense = [&](int) {
+    check(gpu::gemm_nt(d1, nullptr));
+    check(gpu::gemm_nt(d2, nullptr));
+  };
+  const double dense_ms = median_ms(dense, reps);
   const double dense_tf = flops / dense_ms / 1e9;
   print_row("dense cuBLAS, same FLOPs", shape, dense_ms, fmt("%.0f TFLOP/s", dense_tf),
             fmt("%.0f%% of GEMM peak", 100 * dense_tf / peaks.gemm_tflops));
@@ -489,6 +524,14 @@ void bench_moe_prefill(const Peaks & peaks, const ExpertWeights & w, int n, int 
   }, reps);
   print_row("moe layer (model's choice)", shape, ms, fmt("%.0f TFLOP/s", flops / ms / 1e9),
             fmt("%.0f%% of dense", 100 * dense_ms / ms) + (n >= gpu::kMoePerExpertMinTokens ? ", per-expert" : ", grouped"));
+  // The same comparison with dense and the layer timed in turn (the rows above ran one after another).
+  const auto [dense_in_turn, layer_in_turn] = medians_in_turn_ms(dense, [&](int) {
+    moe.route();
+    moe.expert_gemms_models_choice();
+    moe.unpermute();
+  }, reps);
+  print_row("moe layer, timed in turn", shape, layer_in_turn, fmt("%.0f TFLOP/s", flops / layer_in_turn / 1e9),
+            fmt("%.0f%% of dense", 100 * dense_in_turn / layer_in_turn) + fmt(" (%.4f ms, same turns)", dense_in_turn));
 }
 
 // Decode batches: bytes = the weights of the experts the batch touches (each read once).
