@@ -1,4 +1,4 @@
-// `m1 logits --model DIR --tokens FILE --out FILE [--chunk N] [--threads N] [--device cpu|cuda]`:
+// `m1 logits --model DIR --tokens FILE --out FILE [--chunk N] [--threads N] [--device cpu|cuda|cuda:N]`:
 // float32 little-endian logits [n_tokens x vocab] for the whitespace-separated token ids in FILE.
 // --chunk N feeds N tokens at a time through the sequence memory (0: all at once), so chunked
 // prefill can be compared with one-shot prefill from the command line.
@@ -12,6 +12,7 @@
 #include "agents/cli/command.h"
 #include "model/gpu_model.h"
 #include "model/model.h"
+#include "runtime/device_selection.h"
 
 namespace m1::cli {
 
@@ -74,8 +75,9 @@ int run_logits_cpu(const LogitsArgs & args, const std::vector<int32_t> & tokens)
   });
 }
 
-int run_logits_cuda(const LogitsArgs & args, const std::vector<int32_t> & tokens) {
+int run_logits_cuda(const LogitsArgs & args, const std::vector<int32_t> & tokens, int device) {
   GpuModelOptions options;
+  options.device = device;
   options.max_sequences = 1;
   options.max_cached_tokens = int64_t(tokens.size());
   auto model = GpuModel::open(args.model, options);
@@ -90,9 +92,12 @@ int run_logits_cuda(const LogitsArgs & args, const std::vector<int32_t> & tokens
 
 int run_logits(const LogitsArgs & args) {
   if (args.chunk < 0) return fail("logits", "--chunk must be >= 0");
+  Expected<std::vector<int>> devices = parse_device_list(args.device);
+  if (!devices) return fail("logits", devices.status());
+  if (devices->size() > 1) return fail("logits", "one device at a time (cpu, cuda or cuda:N)");
   auto tokens = read_token_file(args.tokens);
   if (!tokens) return fail("logits", tokens.status());
-  return args.device == "cuda" ? run_logits_cuda(args, *tokens) : run_logits_cpu(args, *tokens);
+  return devices->empty() ? run_logits_cpu(args, *tokens) : run_logits_cuda(args, *tokens, devices->front());
 }
 
 }  // namespace
@@ -105,7 +110,7 @@ void add_logits_command(CLI::App & app, CommandList & commands) {
   sub->add_option("--out", args->out, "output file: float32 little-endian [n_tokens x vocab]")->required();
   sub->add_option("--chunk", args->chunk, "feed N tokens at a time through the sequence memory (0: all)");
   sub->add_option("--threads", args->threads, "CPU threads (0: all)");
-  sub->add_option("--device", args->device, "cpu, or cuda (bf16 weights on GPU 0)")->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--device", args->device, "cpu, cuda (GPU 0) or cuda:N (GPU N): bf16 weights on the GPU");
   commands.push_back({sub, [args] { return run_logits(*args); }});
 }
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "model/gpu_model.h"
 #include "model/model.h"
@@ -361,6 +362,23 @@ TEST(LogitsCommandCudaUnavailable, FailsWithOneLineReason) {
   EXPECT_NE(result.exit_code, 0);
   EXPECT_EQ(result.err.rfind("m1: logits: ", 0), 0u) << result.err;
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+// A device the command cannot use is refused before anything loads, on any machine.
+TEST(LogitsCommandDevice, BadDeviceNamesFailWithOneLine) {
+  const std::string folder = m1::test::golden_root() + "/hf_gqa_partial_rotary";
+  const std::pair<const char *, const char *> cases[] = {{"gpu", "expected cpu, cuda or cuda:N"},
+                                                         {"cuda:x", "'x' is not a device index"},
+                                                         {"cuda:0,1", "one device at a time"}};
+  for (const auto & [device, why] : cases) {
+    auto result = m1::test::run_command(std::string(M1_BINARY) + " logits --device " + device + " --model " + folder +
+                                        " --tokens " + folder + "/tokens_0.txt --out " + ::testing::TempDir() +
+                                        "m1_bad_device.f32");
+    EXPECT_NE(result.exit_code, 0) << device;
+    EXPECT_EQ(result.err.rfind("m1: logits: ", 0), 0u) << result.err;
+    EXPECT_NE(result.err.find(why), std::string::npos) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
 }
 
 }  // namespace
