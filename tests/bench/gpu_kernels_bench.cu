@@ -79,28 +79,45 @@ void check(const m1::Status & s) {
   }
 }
 
+// Times single calls with a pair of CUDA events on the current stream.
+class EventTimer {
+public:
+  EventTimer() {
+    M1_CUDA_CHECK(cudaEventCreate(&start_));
+    M1_CUDA_CHECK(cudaEventCreate(&stop_));
+  }
+  ~EventTimer() {
+    M1_CUDA_CHECK(cudaGetLastError());
+    M1_CUDA_CHECK(cudaEventDestroy(start_));
+    M1_CUDA_CHECK(cudaEventDestroy(stop_));
+  }
+  double ms(const std::function<void(int)> & fn, int rep) {
+    M1_CUDA_CHECK(cudaEventRecord(start_));
+    fn(rep);
+    M1_CUDA_CHECK(cudaEventRecord(stop_));
+    M1_CUDA_CHECK(cudaEventSynchronize(stop_));
+    float ms = 0;
+    M1_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms;
+  }
+
+private:
+  cudaEvent_t start_, stop_;
+};
+
+double median(std::vector<double> times) {
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 // Median milliseconds of `reps` runs of fn(rep) after `warmup` runs, each timed with events.
 double median_ms(const std::function<void(int)> & fn, int reps, int warmup = 3) {
   for (int i = 0; i < warmup; ++i) fn(i);
   M1_CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t start, stop;
-  M1_CUDA_CHECK(cudaEventCreate(&start));
-  M1_CUDA_CHECK(cudaEventCreate(&stop));
+  EventTimer timer;
   std::vector<double> times;
-  for (int i = 0; i < reps; ++i) {
-    M1_CUDA_CHECK(cudaEventRecord(start));
-    fn(i);
-    M1_CUDA_CHECK(cudaEventRecord(stop));
-    M1_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    M1_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  M1_CUDA_CHECK(cudaGetLastError());
-  M1_CUDA_CHECK(cudaEventDestroy(start));
-  M1_CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  for (int i = 0; i < reps; ++i) times.push_back(timer.ms(fn, i));
+  return median(times);
 }
 
 // Medians of a and b timed in turn (a then b, then b then a, ...), so both see the same clocks and
@@ -109,29 +126,13 @@ std::pair<double, double> medians_in_turn_ms(const std::function<void(int)> & a,
                                              int reps, int warmup = 3) {
   for (int i = 0; i < warmup; ++i) a(i), b(i);
   M1_CUDA_CHECK(cudaDeviceSynchronize());
-  cudaEvent_t start, stop;
-  M1_CUDA_CHECK(cudaEventCreate(&start));
-  M1_CUDA_CHECK(cudaEventCreate(&stop));
-  auto once = [&](const std::function<void(int)> & fn, int i) {
-    M1_CUDA_CHECK(cudaEventRecord(start));
-    fn(i);
-    M1_CUDA_CHECK(cudaEventRecord(stop));
-    M1_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    M1_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return double(ms);
-  };
+  EventTimer timer;
   std::vector<double> ta, tb;
   for (int i = 0; i < reps; ++i) {
-    if (i % 2 == 0) ta.push_back(once(a, i)), tb.push_back(once(b, i));
-    else tb.push_back(once(b, i)), ta.push_back(once(a, i));
+    if (i % 2 == 0) ta.push_back(timer.ms(a, i)), tb.push_back(timer.ms(b, i));
+    else tb.push_back(timer.ms(b, i)), ta.push_back(timer.ms(a, i));
   }
-  M1_CUDA_CHECK(cudaGetLastError());
-  M1_CUDA_CHECK(cudaEventDestroy(start));
-  M1_CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(ta.begin(), ta.end());
-  std::sort(tb.begin(), tb.end());
-  return {ta[ta.size() / 2], tb[tb.size() / 2]};
+  return {median(ta), median(tb)};
 }
 
 void print_row(const std::string & name, const std::string & shape, double ms, const std::string & rate,
