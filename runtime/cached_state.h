@@ -23,6 +23,10 @@ public:
   // = byte_size(); a block's address identifies it while any state holds it.
   virtual size_t private_bytes() const { return byte_size(); }
   virtual void visit_shared_blocks(const std::function<void(const void * block, size_t bytes)> &) const {}
+  // Bytes a live state keeps in host memory instead of on the device (a GPU state waiting for a
+  // slot holds its lightning states there); not part of private_bytes(). The cache counts them in
+  // its host tier while the state sits in the device tier.
+  virtual size_t host_bytes() const { return 0; }
   // The exact bytes of the state; decoding them gives a state that continues bit-identically.
   // Fails where the bytes live on a device that reports an error while they are copied out.
   virtual Expected<std::vector<std::uint8_t>> serialize() const = 0;

@@ -50,9 +50,15 @@ size_t GpuSequenceState::byte_size() const {
 
 size_t GpuSequenceState::private_bytes() const {
   std::lock_guard lock(core_->mu);
-  if (memory_.empty()) return bytes_locked();
+  if (memory_.empty()) return 0;  // all in host memory (host_bytes)
   const bool partial = memory_.n_tokens() % GpuModel::kPageTokens != 0;
-  return core_->model->slot_bytes() + (partial ? core_->model->page_bytes() : 0);
+  return (has_slot() ? core_->model->slot_bytes() : 0) + (partial ? core_->model->page_bytes() : 0);
+}
+
+size_t GpuSequenceState::host_bytes() const {
+  std::lock_guard lock(core_->mu);
+  if (memory_.empty()) return bytes_locked();
+  return has_slot() ? 0 : states_.size();
 }
 
 void GpuSequenceState::visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const {

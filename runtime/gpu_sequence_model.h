@@ -63,7 +63,8 @@ public:
 
   size_t n_tokens() const override { return n_tokens_; }
   size_t byte_size() const override;  // where it lives now: device slot and pages, or host bytes
-  size_t private_bytes() const override;  // the slot and a partly filled last page
+  size_t private_bytes() const override;  // on the device: the slot and a partly filled last page
+  size_t host_bytes() const override;     // the lightning states (no slot) or all of it (no pages)
   void visit_shared_blocks(const std::function<void(const void *, size_t)> & visit) const override;  // full pages
   // GpuModel::serialize_memory's bytes; a device error while copying them out is the error.
   Expected<std::vector<std::uint8_t>> serialize() const override;

@@ -66,13 +66,21 @@ void SnapshotStore::place(SnapshotId id, Entry & e, Tier tier, size_t bytes) {
   lru_[int(tier)].push_front(id);
   e.lru_position = lru_[int(tier)].begin();
   tier_bytes_[int(tier)] += bytes;
-  if (tier == Tier::device) count_device_state(*e.state, +1);
+  if (tier == Tier::device) {
+    count_device_state(*e.state, +1);
+    e.host_bytes = e.state->host_bytes();
+    tier_bytes_[int(Tier::host)] += e.host_bytes;
+  }
 }
 
 void SnapshotStore::unlink(Entry & e) {
   lru_[int(e.tier)].erase(e.lru_position);
   tier_bytes_[int(e.tier)] -= e.bytes;
-  if (e.tier == Tier::device) count_device_state(*e.state, -1);
+  if (e.tier == Tier::device) {
+    count_device_state(*e.state, -1);
+    tier_bytes_[int(Tier::host)] -= e.host_bytes;
+    e.host_bytes = 0;
+  }
 }
 
 Status SnapshotStore::put(std::span<const Token> tokens, std::shared_ptr<const CachedState> state) {

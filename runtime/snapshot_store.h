@@ -1,7 +1,9 @@
 // The state cache: snapshots of sequence memories indexed by their token prefix, kept in three
 // tiers under byte budgets, least recently used first out: device (live states, ready to copy
 // into a session) -> host RAM (serialized bytes) -> disk (DiskSnapshotTier). A hit anywhere
-// brings the snapshot back to the device tier.
+// brings the snapshot back to the device tier. What a live state holds in host memory
+// (CachedState::host_bytes) counts in the host tier: it can push host snapshots down to disk,
+// while the live state itself moves only under device pressure.
 //
 // Not thread-safe: the engine calls it under its own lock.
 #pragma once
@@ -77,6 +79,7 @@ private:
     std::shared_ptr<const CachedState> state;  // device tier
     std::vector<std::uint8_t> serialized;      // host tier
     size_t bytes = 0;                          // in its current tier (device: private bytes)
+    size_t host_bytes = 0;                     // device tier: the live state's host memory
     std::list<SnapshotId>::iterator lru_position;
   };
 

@@ -222,6 +222,48 @@ TEST(SnapshotStore, SharedBlocksCountOnceInTheDeviceTier) {
   EXPECT_EQ(s.bytes().host, 1150u + 1160u);
 }
 
+// A live state that keeps part of itself in host memory (a GPU state waiting for a slot keeps its
+// lightning states there): that part counts in the host tier, not the device tier.
+class HostHoldingState : public CachedState {
+public:
+  HostHoldingState(size_t on_device, size_t in_host) : on_device_(on_device), in_host_(in_host) {}
+  size_t byte_size() const override { return on_device_ + in_host_; }
+  size_t private_bytes() const override { return on_device_; }
+  size_t host_bytes() const override { return in_host_; }
+  Expected<std::vector<std::uint8_t>> serialize() const override { return std::vector<std::uint8_t>(byte_size(), 3); }
+
+private:
+  size_t on_device_, in_host_;
+};
+
+TEST(SnapshotStore, HostPartsOfLiveStatesCountInTheHostTier) {
+  const std::string dir = fresh_dir("host_parts");
+  auto store = SnapshotStore::open({150, 500, 10000}, bytes_decoder(), dir);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  SnapshotStore & s = **store;
+  ASSERT_TRUE(s.put(prefix(10), state_of(1)).ok());
+  ASSERT_TRUE(s.put(prefix(20), std::make_shared<HostHoldingState>(50, 450)).ok());
+  EXPECT_EQ(s.bytes().device, 150u);
+  EXPECT_EQ(s.bytes().host, 450u);
+  // 250 > 150 on the device: the oldest (100 bytes) moves to host RAM, where 450 + 100 > 500
+  // sends it on to disk; the host-holding state stays live and keeps its 450 in the host count.
+  ASSERT_TRUE(s.put(prefix(30), state_of(3)).ok());
+  EXPECT_EQ(s.count(Tier::device), 2u);
+  EXPECT_EQ(s.count(Tier::host), 0u);
+  EXPECT_EQ(s.count(Tier::disk), 1u);
+  EXPECT_EQ(s.bytes().device, 150u);
+  EXPECT_EQ(s.bytes().host, 450u);
+  // Moved down itself (the device's oldest), it becomes ordinary serialized bytes, all 500 of
+  // them, and leaves the live count: device {4}, host {3}, disk {1, the host-holding state}.
+  ASSERT_TRUE(s.put(prefix(40), state_of(4)).ok());
+  EXPECT_EQ(s.count(Tier::device), 1u);
+  EXPECT_EQ(s.count(Tier::host), 1u);
+  EXPECT_EQ(s.count(Tier::disk), 2u);
+  EXPECT_EQ(s.bytes().device, 100u);
+  EXPECT_EQ(s.bytes().host, 100u);
+  EXPECT_EQ(s.bytes().disk, 100u + 500u);
+}
+
 TEST(SnapshotStore, UnwritableStateDirIsAnErrorNamingThePath) {
   auto store = SnapshotStore::open({}, bytes_decoder(), "/proc/m1_cannot_exist");
   ASSERT_FALSE(store.ok());
