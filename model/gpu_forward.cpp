@@ -12,7 +12,6 @@
 // fixtures; tests/reference/gpu_precision_model.py shows which store costs what.
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -113,29 +112,12 @@ Status gemm_to_f32(const Bf16 * a, int64_t lda, const kernels::DeviceBuffer & we
   return gpu::gemm_nt(g, nullptr);
 }
 
-// A projection whose weights were concatenated at load (lightning q/k/v + gate, softmax q/k/v),
-// into one [T, sum(parts)] buffer. One GEMM for a single row: one weight stream, one launch (the
-// batch-1 decode step). For more rows, one GEMM per part: cuBLAS picks its kernel by shape, and the
-// concatenated shapes measured 8-10% slower per decode step at batch 16-64 (BENCHMARKS.md).
-Status concatenated_projection(const Bf16 * a, int D, const kernels::DeviceBuffer & weight, Bf16 * c, int T,
-                               std::initializer_list<int> parts) {
-  int N = 0;
-  for (int n : parts) N += n;
-  if (T == 1) return gemm(a, D, weight, 0, c, N, T, N, D);
-  int column = 0;
-  for (int n : parts) {
-    M1_RETURN_IF_ERROR(gemm(a, D, weight, int64_t(column) * D, c + column, N, T, n, D));
-    column += n;
-  }
-  return {};
-}
-
-// One projection gives q, k, v (per head, 384 columns) and the output gate (Hd columns) of each row.
+// One GEMM gives q, k, v (per head, 384 columns) and the output gate (Hd columns) of each row.
 Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states, const Bf16 * a, float * out) {
   const GpuGeometry & g = r.w.geometry;
   const int T = r.plan.n_rows, D = r.c.hidden_size, H = g.heads, d = g.head_dim, Hd = H * d, N = H * 384 + Hd;
   Bf16 * qkv = bf(r.ws.qkv), * o = bf(r.ws.o), * gate = qkv + H * 384;
-  M1_RETURN_IF_ERROR(concatenated_projection(a, D, w.qkv, qkv, T, {H * 384, Hd}));
+  M1_RETURN_IF_ERROR(gemm(a, D, w.qkv, 0, qkv, N, T, N, D));
   const gpu::LightningInputs in{qkv, qkv + 128, qkv + 256, N, 384};
   const gpu::LightningState state{states, r.plan.at(r.plan.slots)};
   if (r.plan.decode) {
@@ -169,11 +151,11 @@ Status lightning_layer(const Run & r, const GpuLayerWeights & w, float * states,
 Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache cache, const Bf16 * a, float * out) {
   const GpuGeometry & g = r.w.geometry;
   const int T = r.plan.n_rows, D = r.c.hidden_size, Hs = g.softmax_heads, kv = g.kv_heads * 128, N = Hs * 128 + 2 * kv;
-  // One projection gives each row's q, k and v.
+  // One GEMM gives each row's q, k and v.
   Bf16 * q = bf(r.ws.qkv), * k = q + Hs * 128, * v = k + kv, * o = bf(r.ws.o);
   // The kernels scale scores by 1/sqrt(128); a smaller head wants 1/sqrt(d): q_scale is the ratio.
   const float q_scale = float(std::sqrt(128.0 / g.head_dim));
-  M1_RETURN_IF_ERROR(concatenated_projection(a, D, w.qkv, q, T, {Hs * 128, kv, kv}));
+  M1_RETURN_IF_ERROR(gemm(a, D, w.qkv, 0, q, N, T, N, D));
   gpu::RopeAppendArgs rope;
   rope.n_tokens = T, rope.n_heads = Hs, rope.q = q, rope.q_row_stride = N, rope.k = k, rope.v = v;
   rope.kv_row_stride = N, rope.token_seq = r.plan.at(r.plan.token_seq), rope.token_pos = r.plan.at(r.plan.token_pos);
