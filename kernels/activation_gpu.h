@@ -22,9 +22,8 @@ struct SwigluArgs {
 
 Status swiglu(const SwigluArgs & args, Stream stream);
 
-// data: bf16 [n_elements], n_elements a multiple of 8, replaced by silu(data).
-Status silu_inplace(Bf16 * data, std::int64_t n_elements, Stream stream);
-// The first `width` columns (a multiple of 8) of each of n_rows rows of `stride` elements.
+// data = bf16(silu(data)) on the first `width` columns (a multiple of 8) of each of n_rows rows of
+// `stride` elements (the q/k/v columns of the lightning projection's rows).
 Status silu_rows_inplace(Bf16 * data, int n_rows, int width, std::int64_t stride, Stream stream);
 
 }  // namespace m1::kernels::gpu

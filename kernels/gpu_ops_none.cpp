@@ -29,7 +29,6 @@ std::size_t lightning_prefill_workspace_bytes(int, int, int, int) { return 0; }
 Status residual_rms_norm(const ResidualRmsNormArgs &, Stream) { return not_built("residual_rms_norm"); }
 Status gated_rms_norm(const GatedRmsNormArgs &, Stream) { return not_built("gated_rms_norm"); }
 Status swiglu(const SwigluArgs &, Stream) { return not_built("swiglu"); }
-Status silu_inplace(Bf16 *, std::int64_t, Stream) { return not_built("silu_inplace"); }
 Status silu_rows_inplace(Bf16 *, int, int, std::int64_t, Stream) { return not_built("silu_rows_inplace"); }
 Status moe_route(const MoeRouteArgs &, Stream) { return not_built("moe_route"); }
 Status moe_permute(const MoePermuteArgs &, Stream) { return not_built("moe_permute"); }

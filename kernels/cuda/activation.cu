@@ -1,7 +1,7 @@
 // Elementwise activations, bf16 in and out, computed in fp32 with 16-byte loads and stores:
 //   swiglu:       out = bf16(bf16(silu(gate)) * up)   (the expert FFN; silu(x) = x / (1 + e^-x))
-//   silu_inplace: data = bf16(silu(data))             (the lightning qkv projection; silu_rows_inplace
-//                 for the first `width` columns of strided rows)
+//   silu_rows_inplace: data = bf16(silu(data)) on the first `width` columns of strided rows (the
+//                 lightning q/k/v columns of the projection's rows)
 // The intermediate rounding of silu(gate) to bf16 follows the bf16 reference (act_fn(w1 x) * w3 x).
 #include <cuda_runtime.h>
 
@@ -82,16 +82,6 @@ Status swiglu(const SwigluArgs & a, Stream stream) {
   SwigluParams p{a.gate, a.gate_stride, a.up, a.up_stride, a.out, a.out_stride, a.width / 8,
                  static_cast<int64_t>(a.n_rows) * (a.width / 8)};
   swiglu_kernel<<<grid_for(p.n_chunks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(p);
-  M1_CUDA_STATUS(cudaGetLastError());
-  return {};
-}
-
-Status silu_inplace(Bf16 * data, int64_t n_elements, Stream stream) {
-  constexpr const char * kName = "silu_inplace";
-  M1_RETURN_IF_ERROR(cuda::require(n_elements > 0 && n_elements % 8 == 0, kName,
-                                   "n_elements " + std::to_string(n_elements) + " must be a positive multiple of 8"));
-  M1_RETURN_IF_ERROR(cuda::require(data != nullptr && cuda::aligned16(data), kName, "data must be 16-byte aligned"));
-  silu_kernel<<<grid_for(n_elements / 8), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(data, 8, 1, n_elements / 8);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }

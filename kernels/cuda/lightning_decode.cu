@@ -5,7 +5,7 @@
 // one (sequence, head) so that even batch 1 (64 heads) gives 256 blocks to cover the 132 SMs.
 // Each thread updates 4 key rows x 4 value columns with 16-byte loads and stores, then the block
 // reduces o over the key rows in shared memory. With `silu` set, q, k and v pass through
-// bf16(silu(x)) as they load (the lightning layer's activation, bit-identical to silu_inplace
+// bf16(silu(x)) as they load (the lightning layer's activation, bit-identical to silu_rows_inplace
 // first): one launch less per decode step.
 #include <cuda_runtime.h>
 

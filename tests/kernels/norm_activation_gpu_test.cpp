@@ -322,13 +322,23 @@ TEST(ActivationGpu, SwigluAndSiluMatchFloat64) {
       want.push_back(silu(from_bf16(gate_up[r * 2 * width + c])) * from_bf16(gate_up[r * 2 * width + width + c]));
   EXPECT_EQ(count_misses(out, want, kTwoRoundings), 0);
 
-  status = m1::kernels::gpu::silu_inplace(static_cast<Bf16 *>(d_gate_up.data()), static_cast<int64_t>(gate_up.size()), nullptr);
+  // silu on the first `width` columns of strided rows (the gate halves); the up halves stay as they were.
+  status = m1::kernels::gpu::silu_rows_inplace(static_cast<Bf16 *>(d_gate_up.data()), n_rows, width, 2 * width, nullptr);
   ASSERT_TRUE(status.ok()) << status.message();
   std::vector<Bf16> activated = host_copy<Bf16>(d_gate_up, gate_up.size());
-  ASSERT_FALSE(activated.empty());
+  ASSERT_EQ(activated.size(), gate_up.size());
+  std::vector<Bf16> gates, ups, ups_after;
   std::vector<double> want_silu;
-  for (Bf16 x : gate_up) want_silu.push_back(silu(from_bf16(x)));
-  EXPECT_EQ(count_misses(activated, want_silu, kOneRounding), 0);
+  for (int r = 0; r < n_rows; ++r)
+    for (int c = 0; c < width; ++c) {
+      const size_t gate_at = size_t(r) * 2 * width + c, up_at = gate_at + width;
+      gates.push_back(activated[gate_at]);
+      want_silu.push_back(silu(from_bf16(gate_up[gate_at])));
+      ups.push_back(gate_up[up_at]);
+      ups_after.push_back(activated[up_at]);
+    }
+  EXPECT_EQ(count_misses(gates, want_silu, kOneRounding), 0);
+  EXPECT_EQ(ups_after, ups);
 }
 
 }  // namespace
