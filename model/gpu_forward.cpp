@@ -322,26 +322,31 @@ struct LayerMemory {
 };
 
 // One postnorm step: out32 = (alpha * skip + beta * branch) normed and weighted, in fp32, and its
-// bf16 copy into out16 (nullptr: none). skip, branch and out32 are fp32 rows.
-Status residual_norm(int T, int D, const float * skip, const float * branch, const ResidualScale & scale,
-                     const Bf16 * weight, float eps, float * out32, Bf16 * out16) {
+// bf16 copy into out16 (nullptr: none). skip and out32 are fp32 rows; the caller sets the branch.
+gpu::ResidualRmsNormArgs postnorm(const Run & r, const float * skip, const ResidualScale & scale, const Bf16 * weight,
+                                  float * out32, Bf16 * out16) {
+  const int D = r.c.hidden_size;
   gpu::ResidualRmsNormArgs n;
-  n.n_rows = T, n.width = D, n.skip_f32 = skip, n.skip_stride = D, n.branch_f32 = branch, n.branch_stride = D;
-  n.alpha = float(scale.alpha), n.beta = float(scale.beta), n.weight = weight, n.eps = eps;
+  n.n_rows = r.plan.n_rows, n.width = D, n.skip_f32 = skip, n.skip_stride = D, n.branch_stride = D;
+  n.alpha = float(scale.alpha), n.beta = float(scale.beta), n.weight = weight, n.eps = float(r.c.rms_norm_eps);
   n.out = out16, n.out_stride = D, n.out_f32 = out32, n.out_f32_stride = D;
+  return n;
+}
+
+// After attention: the branch is the attention output (fp32 rows).
+Status residual_norm(const Run & r, const float * skip, const float * branch, const ResidualScale & scale,
+                     const Bf16 * weight, float * out32, Bf16 * out16) {
+  gpu::ResidualRmsNormArgs n = postnorm(r, skip, scale, weight, out32, out16);
+  n.branch_f32 = branch;
   return gpu::residual_rms_norm(n, nullptr);
 }
 
-// The postnorm step after the MoE: its branch is the expert outputs, un-permuted and weighted as
-// they are read (moe_unpermute's arithmetic).
+// After the MoE: the branch is the expert outputs, un-permuted and weighted as they are read
+// (moe_unpermute's arithmetic).
 Status residual_norm_moe(const Run & r, const float * skip, const Bf16 * weight, float * out32, Bf16 * out16) {
-  const int D = r.c.hidden_size;
-  gpu::ResidualRmsNormArgs n;
-  n.n_rows = r.plan.n_rows, n.width = D, n.skip_f32 = skip, n.skip_stride = D;
+  gpu::ResidualRmsNormArgs n = postnorm(r, skip, r.c.mlp_residual, weight, out32, out16);
   n.gather = bf(r.ws.expert_out), n.gather_rows = i32(r.ws.entry_rows), n.gather_weights = f32(r.ws.route_weights);
   n.gather_k = r.c.n_experts_per_token;
-  n.alpha = float(r.c.mlp_residual.alpha), n.beta = float(r.c.mlp_residual.beta), n.weight = weight;
-  n.eps = float(r.c.rms_norm_eps), n.out = out16, n.out_stride = D, n.out_f32 = out32, n.out_f32_stride = D;
   return gpu::residual_rms_norm(n, nullptr);
 }
 
@@ -370,8 +375,8 @@ Status run_layers(const Run & r, const LayerMemory & mem) {
       M1_RETURN_IF_ERROR(softmax_layer(r, w, cache, bf(ws.a), f32(ws.attn_out)));
     }
     // b: fp32 in ws.b32 (the router's input and the MoE skip), bf16 in ws.b (the experts' input).
-    M1_RETURN_IF_ERROR(residual_norm(T, D, f32(ws.a32), f32(ws.attn_out), attn, bf(w.post_attention_norm), eps,
-                                     f32(ws.b32), bf(ws.b)));
+    M1_RETURN_IF_ERROR(residual_norm(r, f32(ws.a32), f32(ws.attn_out), attn, bf(w.post_attention_norm), f32(ws.b32),
+                                     bf(ws.b)));
     M1_RETURN_IF_ERROR(moe_layer(r, w, bf(ws.b)));
     const bool last = l + 1 == c.n_layers;
     const Bf16 * next_norm = last ? bf(r.w.final_norm) : bf(r.w.layers[size_t(l) + 1].input_norm);
