@@ -90,6 +90,17 @@ __global__ void moe_route_kernel(MoeRouteArgs a) {
               a.experts + static_cast<int64_t>(warp) * a.top_k, a.weights + static_cast<int64_t>(warp) * a.top_k);
 }
 
+// The sum of v over this lane and the lanes below it (every lane of the warp takes part).
+__device__ __forceinline__ int warp_inclusive_sum(int v) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int below = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += below;
+  }
+  return v;
+}
+
 constexpr int kHistThreads = 1024;
 
 __global__ void __launch_bounds__(kHistThreads) expert_histogram_kernel(const int32_t * experts, int64_t n_entries,
@@ -123,12 +134,7 @@ __global__ void __launch_bounds__(kRankThreads) expert_rank_kernel(const int32_t
     int mine = 0;
 #pragma unroll
     for (int j = 0; j < kRankPerThread; ++j) mine += (first + j < n_entries && experts[first + j] == e);
-    int incl = mine;  // inclusive scan over the warp
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int v = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += v;
-    }
+    const int incl = warp_inclusive_sum(mine);
     if (lane == 31) warp_totals[warp] = incl;
     __syncthreads();
     int before = base + incl - mine, chunk_total = 0;
@@ -261,12 +267,7 @@ __global__ void __launch_bounds__(kSmallThreads) moe_route_permute_small_kernel(
   int count = 0;
   if (tid < E)
     for (int i = 0; i < n_entries; ++i) count += entry_expert[i] == tid;
-  int incl = count;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int v = __shfl_up_sync(0xffffffffu, incl, o);
-    if (lane >= o) incl += v;
-  }
+  const int incl = warp_inclusive_sum(count);
   if (lane == 31) warp_totals[warp] = incl;
   __syncthreads();
   int before = incl - count;
