@@ -105,6 +105,22 @@ m1::kernels::gpu::LightningInputs packed_inputs(const DeviceBuffer & qkv, int fi
   return {base, base + kD, base + 2 * kD, kRow, 3 * kD};
 }
 
+// Prefill arguments over the test's packed qkv, decays, per-sequence starts and state slots.
+m1::kernels::gpu::LightningPrefillArgs prefill_args(int n_seqs, const DeviceBuffer & starts, const DeviceBuffer & qkv,
+                                                    const DeviceBuffer & decay, const DeviceBuffer & states,
+                                                    const DeviceBuffer & slots, const DeviceBuffer & out) {
+  m1::kernels::gpu::LightningPrefillArgs args;
+  args.n_seqs = n_seqs;
+  args.n_heads = kHeads;
+  args.seq_starts = static_cast<const int32_t *>(starts.data());
+  args.in = packed_inputs(qkv);
+  args.decay = static_cast<const float *>(decay.data());
+  args.state = {static_cast<float *>(states.data()), static_cast<const int32_t *>(slots.data())};
+  args.out = static_cast<Bf16 *>(out.data());
+  args.out_row_stride = kHeads * kD;
+  return args;
+}
+
 TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
   std::string reason = m1::test::gpu_unavailable_reason();
   if (!reason.empty()) GTEST_SKIP() << reason;
@@ -135,15 +151,7 @@ TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
     DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_tokens) * kHeads * kD, 0xffff));
     ASSERT_NE(d_out.data(), nullptr);
 
-    m1::kernels::gpu::LightningPrefillArgs args;
-    args.n_seqs = n_seqs;
-    args.n_heads = kHeads;
-    args.seq_starts = static_cast<const int32_t *>(d_starts.data());
-    args.in = packed_inputs(d_qkv);
-    args.decay = static_cast<const float *>(d_decay.data());
-    args.state = {static_cast<float *>(d_states.data()), static_cast<const int32_t *>(d_slots.data())};
-    args.out = static_cast<Bf16 *>(d_out.data());
-    args.out_row_stride = kHeads * kD;
+    m1::kernels::gpu::LightningPrefillArgs args = prefill_args(n_seqs, d_starts, d_qkv, d_decay, d_states, d_slots, d_out);
     args.value_slice = value_slice;
     args.kernel = variant.kernel;
     m1::Status status = m1::kernels::gpu::lightning_prefill(args, nullptr);
@@ -222,15 +230,7 @@ TEST(LightningAttentionGpu, SplitPrefillMatchesRecurrence) {
     DeviceBuffer d_work = device_copy(std::vector<float>(std::max<size_t>(bytes / 4, 1), std::nanf("")));
     ASSERT_NE(d_out.data(), nullptr);
 
-    m1::kernels::gpu::LightningPrefillArgs args;
-    args.n_seqs = n_seqs;
-    args.n_heads = kHeads;
-    args.seq_starts = static_cast<const int32_t *>(d_starts.data());
-    args.in = packed_inputs(d_qkv);
-    args.decay = static_cast<const float *>(d_decay.data());
-    args.state = {static_cast<float *>(d_states.data()), static_cast<const int32_t *>(d_slots.data())};
-    args.out = static_cast<Bf16 *>(d_out.data());
-    args.out_row_stride = kHeads * kD;
+    m1::kernels::gpu::LightningPrefillArgs args = prefill_args(n_seqs, d_starts, d_qkv, d_decay, d_states, d_slots, d_out);
     args.value_slice = variant.value_slice;
     args.max_seq_len = variant.max_seq_len;
     args.chunk_tokens = variant.chunk_tokens;
