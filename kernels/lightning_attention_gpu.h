@@ -33,7 +33,8 @@ struct LightningState {
   const std::int32_t * slots = nullptr;  // device [n_seqs]: slot of sequence i; nullptr = slot i
 };
 
-// Which prefill kernel runs: the launcher's choice, or one pinned (tests and benchmarks compare them).
+// Which prefill kernel runs: the launcher's choice (wgmma at value slice 64, mma.sync at 32), or one
+// pinned (tests and benchmarks compare them).
 enum class LightningPrefillKernel { kAuto, kMmaSync, kWgmma };
 
 struct LightningPrefillArgs {
@@ -47,7 +48,7 @@ struct LightningPrefillArgs {
   std::int64_t out_row_stride = 0;
   int value_slice = 0;  // value columns per thread block: 32 or 64, 0 = the launcher's choice
   LightningPrefillKernel kernel = LightningPrefillKernel::kAuto;  // kWgmma needs value slice 64
-  // The sequence split (mma.sync kernel; kWgmma runs unsplit). One thread block per (value slice,
+  // The sequence split (either kernel). One thread block per (value slice,
   // head, sequence) leaves most SMs idle when sequences x heads are few (8 heads, one sequence: 16
   // of 132), so each sequence is cut into chunks of chunk_tokens run in parallel: a pass computes
   // each chunk's own contribution to the state, a scan gives each chunk its start state, then the

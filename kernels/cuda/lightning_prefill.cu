@@ -302,22 +302,12 @@ template <int DV>
 __global__ void __launch_bounds__(kThreads, DV == 32 ? 2 : 1) lightning_prefill_kernel(PrefillParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __nv_bfloat16 * smem = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
-  const int slice = blockIdx.x, head = blockIdx.y, seq = blockIdx.z / p.max_chunks;
-  const int chunk = blockIdx.z % p.max_chunks;
+  const int slice = blockIdx.x, head = blockIdx.y;
   const int warp = threadIdx.x / 32;
-  const int64_t seq_base = p.seq_starts[seq];
-  const int seq_len = p.seq_starts[seq + 1] - static_cast<int>(seq_base);
-  // This block's tokens: the whole sequence, or its chunk (the grid's last chunk runs to the end).
-  const int first = chunk * p.chunk_tokens;
-  const int len = chunk + 1 < p.max_chunks ? min(p.chunk_tokens, seq_len - first) : seq_len - first;
+  const PrefillSpan span = prefill_span(p, DV);
+  const int64_t base = span.base;
+  const int len = span.len;
   if (len <= 0) return;  // the state is left as it was
-  const int64_t base = seq_base + first;
-  const int slot = p.slots != nullptr ? p.slots[seq] : seq;
-  float * state = p.state + (static_cast<int64_t>(slot) * p.n_heads + head) * kD * kD + slice * DV;
-  const float * init = p.max_chunks == 1
-                           ? state
-                           : p.chunk_states + ((static_cast<int64_t>(blockIdx.z) * p.sub_chunks) * p.n_heads + head) * kD * kD +
-                                 slice * DV;
   const float neg_log2_lambda = p.decay[head] * kLog2e;  // lambda^x = exp2(-neg_log2_lambda * x)
   const int n_blocks = (len + kBlock - 1) / kBlock;
 
@@ -329,8 +319,8 @@ __global__ void __launch_bounds__(kThreads, DV == 32 ? 2 : 1) lightning_prefill_
   if (warp < kOutputWarps)
     output_warp<DV>(p, smem, powers, warp, n_blocks, base, len, head, slice, neg_log2_lambda);
   else
-    state_warp<DV>(p, smem, powers, warp - kOutputWarps, n_blocks, base, len, head, slice, init, state,
-                   first + len == seq_len);
+    state_warp<DV>(p, smem, powers, warp - kOutputWarps, n_blocks, base, len, head, slice, span.init, span.state,
+                   span.write_state);
 }
 
 // The sequence split, pass 1: sub-chunk j's own contribution to the state at its end (a chunk is
@@ -503,16 +493,16 @@ Status lightning_prefill(const LightningPrefillArgs & a, Stream stream) {
   M1_RETURN_IF_ERROR(cuda::require(a.chunk_tokens >= 0 && a.chunk_tokens % kBlock == 0, kName,
                                    "chunk_tokens " + std::to_string(a.chunk_tokens) +
                                        " must be 0 or a positive multiple of " + std::to_string(kBlock)));
-  const bool wgmma = a.kernel == LightningPrefillKernel::kWgmma;
   const int chunk_tokens = a.chunk_tokens > 0 ? a.chunk_tokens : lightning_prefill_chunk_tokens(a.n_seqs, a.n_heads, a.max_seq_len);
-  const bool split = !wgmma && a.workspace != nullptr && a.max_seq_len > 0 && chunk_tokens > 0 && chunk_tokens < a.max_seq_len;
+  const bool split = a.workspace != nullptr && a.max_seq_len > 0 && chunk_tokens > 0 && chunk_tokens < a.max_seq_len;
   const int max_chunks = split ? max_chunks_of(a.max_seq_len, chunk_tokens) : 1;
   const int sub_chunks = split ? sub_chunks_of(chunk_tokens) : 1;
   M1_RETURN_IF_ERROR(cuda::require(static_cast<int64_t>(a.n_seqs) * max_chunks * sub_chunks <= 65535, kName,
                                    std::to_string(a.n_seqs) + " sequences x " + std::to_string(max_chunks) +
                                        " chunks must be at most 65535: use longer chunk_tokens"));
   int slice = a.value_slice;
-  if (slice == 0 && split) slice = 64;  // the split fills the SMs; slice 32 would compute Q K^T twice
+  // The split fills the SMs (slice 32 would compute Q K^T twice); the wgmma kernel has slice 64 only.
+  if (slice == 0 && (split || a.kernel == LightningPrefillKernel::kWgmma)) slice = 64;
   if (slice == 0) {
     // 64 value columns per block unless that leaves most SMs idle (H100, one run, BENCHMARKS.md:
     // 64 heads x 32K tokens: 1.62 ms at 64, 1.65 at 32; 8 heads x 32K: 1.45 ms at 64, 1.20 at 32).
@@ -522,6 +512,9 @@ Status lightning_prefill(const LightningPrefillArgs & a, Stream stream) {
                                    "value_slice " + std::to_string(a.value_slice) + " must be 0, 32 or 64"));
   M1_RETURN_IF_ERROR(cuda::require(a.kernel != LightningPrefillKernel::kWgmma || slice == 64, kName,
                                    "the wgmma kernel needs value_slice 64"));
+  // wgmma at slice 64 unless mma.sync is pinned (H100, one run, BENCHMARKS.md: 64 heads x 32K 0.81
+  // vs 1.38-1.49 ms; 8 heads x 32K split in 16 chunks 0.21 vs 0.26 ms).
+  const bool wgmma = slice == 64 && a.kernel != LightningPrefillKernel::kMmaSync;
   PrefillParams p{reinterpret_cast<const __nv_bfloat16 *>(a.in.q),
                         reinterpret_cast<const __nv_bfloat16 *>(a.in.k),
                         reinterpret_cast<const __nv_bfloat16 *>(a.in.v),

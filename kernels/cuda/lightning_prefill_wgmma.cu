@@ -1,15 +1,27 @@
-// Lightning attention prefill with warpgroup MMA (sm_90a): the same block recurrence as
-// lightning_prefill.cu (see there for the math and the error budget), value slice 64, with the two
-// largest products of the output side, Q K^T and Q S_prev (64 x 64 x 128 each per block), issued
-// as wgmma from shared memory by the output warpgroup (warps 0-3). The masked scores times V and
-// the state update K~^T V (warps 4-7) stay on mma.sync: both need V as a transposed (MN-major)
-// operand and per-token decay scaling of an operand, which register fragments give directly.
-// Q and K tiles and the bf16 state copy (stored transposed, S^T [value][key]) use the
-// core-matrix-blocked layout of wgmma.cuh; V keeps padded rows for ldmatrix.trans.
+// Lightning attention prefill on Hopper warpgroup MMAs (sm_90a wgmma): the block recurrence of
+// lightning_prefill.cu (see there for the math and the error budget, which this kernel keeps:
+// S read as bf16 for q S, decayed scores and decayed keys rounded to bf16, o stored as bf16, S
+// accumulated in fp32), value slice 64. Thread block = (value slice, head, sequence or chunk),
+// three warpgroups that meet only at mbarriers, never at a block-wide barrier:
+//   - warpgroup 2, producer: each 64-token block's Q and K (two 64-wide panels each) and V slice,
+//     copied with cp.async into a kStages ring of 128-byte-swizzled tiles. "full" tells the
+//     consumers a stage landed (after the producer's own wait and a proxy fence, so that wgmma, an
+//     async-proxy reader, sees it); "empty" tells the producer both consumers are done with it.
+//   - warpgroup 0, outputs: S_qk = Q K^T and O = Q S_prev as wgmma with both operands in shared
+//     memory (S_prev read transposed), then O = diag(lambda^(i+1)) O + (decay mask . S_qk) V with
+//     the masked scores as the register A operand and V read transposed.
+//   - warpgroup 1, state: S = lambda^m S + (decayed K)^T V as two m64 wgmmas (key dims 0-63 and
+//     64-127), the decayed K^T as the register A operand (ldmatrix.trans from the K tile, scaled per
+//     token in fp32 and rounded once), V read transposed; then S as bf16 into one of two buffers for
+//     the outputs' next block: "s_full" (state -> outputs: S_b is in buffer b % 2) and "s_empty"
+//     (outputs -> state: done reading buffer b % 2).
+// So per block, the tensor cores run the output side's Q K^T, Q S and P V and the state side's
+// K^T V from two warpgroups while the producer keeps up to kStages blocks of Q, K, V in flight.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/lightning_prefill_common.cuh"
+#include "kernels/cuda/mbarrier.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/wgmma.cuh"
 #include "kernels/lightning_attention_gpu.h"
@@ -17,250 +29,318 @@
 namespace m1::kernels::gpu {
 namespace {
 
-using cuda::blocked_index;
 using cuda::cp_async_16;
-using cuda::ldmatrix_x4_trans;
-using cuda::mma_bf16;
+using cuda::mbarrier_arrive;
+using cuda::mbarrier_init;
+using cuda::mbarrier_wait;
 using cuda::pack_bf16x2;
+using cuda::smem_address;
 
 constexpr int kD = kLightningHeadDim;
-constexpr int kBlock = 64;
-constexpr int kDV = 64;                 // value columns per thread block
-constexpr int kThreads = 256;           // warpgroup 0: outputs; warps 4-7: state
-constexpr int kVStride = kDV + 8;       // padded V rows (144 B): conflict-free ldmatrix.trans
+constexpr int kBlock = 64;   // tokens per block
+constexpr int kDV = 64;      // value columns per thread block
+constexpr int kStages = 4;   // blocks in the ring
+constexpr int kThreads = 384;
+// Registers per thread after the warpgroups re-balance them (setmaxnreg; 168 at entry for 384
+// threads): 2 x 128 x 232 + 128 x 40 <= 64K.
+constexpr int kConsumerRegs = 232, kProducerRegs = 40;
+constexpr int kPanel = kBlock * 64;  // one 64-wide column panel of a 64-row tile: 8 KB
+// A stage: Q panels 0, 1, K panels 0, 1, V (one panel): 40 KB.
+constexpr int kQ = 0, kK = 2 * kPanel, kV = 4 * kPanel, kStageElems = 5 * kPanel;
+constexpr int kSElems = kD * kDV;          // bf16 S [key dim][value col], MN-major, 128-byte swizzle: 16 KB
+constexpr int kStageStride = kDV + 8;      // padded output staging rows (144 B): conflict-free stores
+constexpr int kStagingElems = kBlock * kStageStride;
+constexpr int kSmemBytes = 1024 + (kStages * kStageElems + 2 * kSElems + kStagingElems) * 2 + (2 * kStages + 4) * 8;
 constexpr float kLog2e = 1.4426950408889634f;
 
-struct Layout {
-  static constexpr int kQk = kBlock * kD;      // blocked Q or K tile
-  static constexpr int kV = kBlock * kVStride;
-  static constexpr int kS = kDV * kD;          // blocked S^T tile [value][key]
-  static constexpr int kStage = 16 * kVStride; // one output warp's staging rows
-  __host__ __device__ static constexpr int q(int i) { return i * kQk; }
-  __host__ __device__ static constexpr int k(int i) { return (2 + i) * kQk; }
-  __host__ __device__ static constexpr int v(int i) { return 4 * kQk + i * kV; }
-  __host__ __device__ static constexpr int s(int i) { return 4 * kQk + 2 * kV + i * kS; }
-  __host__ __device__ static constexpr int stage(int w) { return 4 * kQk + 2 * kV + 2 * kS + w * kStage; }
+// Element (r, c) of a 64-row tile of 64-wide, 128-byte-swizzled rows: 16-byte chunk c / 8 of row r
+// sits at chunk position (c / 8) ^ (r % 8).
+__device__ __forceinline__ int swizzled(int r, int c) { return r * 64 + (((c >> 3) ^ (r & 7)) << 3) + (c & 7); }
+
+struct Barriers {
+  uint64_t * full;     // [kStages], 128 producer arrivals
+  uint64_t * empty;    // [kStages], one lane of each of the 8 consumer warps
+  uint64_t * s_full;   // [2], one lane of each state warp
+  uint64_t * s_empty;  // [2], one lane of each output warp
 };
-constexpr int kSmemBytes = Layout::stage(4) * 2;  // 126 KB: one block per SM
 
-// Both warp roles reach it from different code locations: the non-.aligned barrier.
-__device__ __forceinline__ void block_barrier() { asm volatile("barrier.sync 1, %0;\n" ::"n"(kThreads)); }
-
-__device__ __forceinline__ void load_block(const PrefillParams & p, __nv_bfloat16 * smem, int buf, int64_t base,
-                                           int tok0, int len, int head, int slice) {
+// Producer: blocks 0..n_blocks-1 of [base, base + len) into the ring; rows past len zero-filled.
+// Block b signals "full" once block b + 2 has been issued, so that two blocks are always in flight
+// behind the one being waited for.
+__device__ void produce(const PrefillParams & p, __nv_bfloat16 * ring, const Barriers & bar, int64_t base, int len,
+                        int n_blocks, int head, int slice) {
+  const int tid = threadIdx.x % 128;
   const int64_t head_off = head * p.head_stride;
-  for (int i = threadIdx.x; i < kBlock * (kD / 8); i += kThreads) {
-    const int r = i / (kD / 8), c = i % (kD / 8);
-    const bool valid = tok0 + r < len;
-    const int64_t off = (base + (valid ? tok0 + r : 0)) * p.row_stride + head_off + c * 8;
-    cp_async_16(smem + Layout::q(buf) + blocked_index(r, c * 8), p.q + off, valid);
-    cp_async_16(smem + Layout::k(buf) + blocked_index(r, c * 8), p.k + off, valid);
+  for (int b = 0; b < n_blocks; ++b) {
+    const int s = b % kStages;
+    if (b >= kStages) mbarrier_wait(&bar.empty[s], (b / kStages - 1) & 1);
+    __nv_bfloat16 * stage = ring + s * kStageElems;
+    const int tok0 = b * kBlock;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {  // Q and K: 64 rows x 16 chunks of 16 bytes
+      const int idx = tid + 128 * i, r = idx / 16, c = idx % 16;
+      const bool valid = tok0 + r < len;
+      const int64_t src = (base + (valid ? tok0 + r : 0)) * p.row_stride + head_off + c * 8;
+      const int dst = (c / 8) * kPanel + swizzled(r, (c % 8) * 8);
+      cp_async_16(stage + kQ + dst, p.q + src, valid);
+      cp_async_16(stage + kK + dst, p.k + src, valid);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {  // V: 64 rows x 8 chunks
+      const int idx = tid + 128 * i, r = idx / 8, c = idx % 8;
+      const bool valid = tok0 + r < len;
+      const int64_t src = (base + (valid ? tok0 + r : 0)) * p.row_stride + head_off + slice * kDV + c * 8;
+      cp_async_16(stage + kV + swizzled(r, c * 8), p.v + src, valid);
+    }
+    cuda::cp_async_commit();
+    if (b >= 2) {
+      cuda::cp_async_wait<2>();
+      cuda::fence_proxy_async();
+      mbarrier_arrive(&bar.full[(b - 2) % kStages]);
+    }
   }
-  for (int i = threadIdx.x; i < kBlock * (kDV / 8); i += kThreads) {
-    const int r = i / (kDV / 8), c = i % (kDV / 8);
-    const bool valid = tok0 + r < len;
-    const int64_t off = (base + (valid ? tok0 + r : 0)) * p.row_stride + head_off + slice * kDV + c * 8;
-    cp_async_16(smem + Layout::v(buf) + r * kVStride + c * 8, p.v + off, valid);
+  if (n_blocks >= 2) {
+    cuda::cp_async_wait<1>();
+    cuda::fence_proxy_async();
+    mbarrier_arrive(&bar.full[(n_blocks - 2) % kStages]);
   }
-}
-
-// Waits for block b's tiles (and makes them visible to wgmma), then fetches block b+1.
-__device__ __forceinline__ void begin_block(const PrefillParams & p, __nv_bfloat16 * smem, int b, int n_blocks,
-                                            int64_t base, int len, int head, int slice) {
   cuda::cp_async_wait<0>();
   cuda::fence_proxy_async();
-  block_barrier();
-  if (b + 1 < n_blocks) load_block(p, smem, (b + 1) & 1, base, (b + 1) * kBlock, len, head, slice);
-  cuda::cp_async_commit();
+  mbarrier_arrive(&bar.full[(n_blocks - 1) % kStages]);
 }
 
-__device__ __forceinline__ void output_warp(const PrefillParams & p, __nv_bfloat16 * smem, int warp, int n_blocks,
-                                            int64_t base, int len, int head, int slice, float neg_log2_lambda) {
-  const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+// Output warpgroup: rows 16 * warp .. + 15 of each block.
+__device__ void compute_outputs(const PrefillParams & p, const __nv_bfloat16 * ring, const __nv_bfloat16 * s_bufs,
+                                __nv_bfloat16 * staging, const Barriers & bar, int64_t base, int len, int n_blocks,
+                                int head, int slice, float neg_log2_lambda) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
   const int row0 = warp * 16 + g, row1 = row0 + 8;
   const float f0 = exp2f(-neg_log2_lambda * (row0 + 1)), f1 = exp2f(-neg_log2_lambda * (row1 + 1));
-  __nv_bfloat16 * stage = smem + Layout::stage(warp);
-  for (int b = 0; b < n_blocks; ++b) {
-    begin_block(p, smem, b, n_blocks, base, len, head, slice);
-    const int cur = b & 1;
-    const __nv_bfloat16 * qs = smem + Layout::q(cur);
-    const __nv_bfloat16 * ks = smem + Layout::k(cur);
-    const __nv_bfloat16 * vs = smem + Layout::v(cur);
-    const __nv_bfloat16 * ss = smem + Layout::s(cur);
+  // The causal decay mask of this thread's score elements, the same for every block.
+  float mask[8][4];
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = e < 2 ? row0 : row1, col = nt * 8 + 2 * t + (e & 1);
+      mask[nt][e] = row >= col ? exp2f(-neg_log2_lambda * (row - col)) : 0.f;
+    }
+  __nv_bfloat16 * my_staging = staging + warp * 16 * kStageStride;
 
-    float sc[8][4] = {}, o[8][4] = {};
-    cuda::wgmma_fence_operand(sc);
-    cuda::wgmma_fence_operand(o);
+  for (int b = 0; b < n_blocks; ++b) {
+    const int s = b % kStages;
+    const __nv_bfloat16 * stage = ring + s * kStageElems;
+    const __nv_bfloat16 * s_buf = s_bufs + (b & 1) * kSElems;
+    float sc[8][4], o[8][4];
+    mbarrier_wait(&bar.full[s], (b / kStages) & 1);
+    // S_b too before any wgmma: a wait loop with wgmmas in flight makes ptxas serialize them all
+    mbarrier_wait(&bar.s_full[b & 1], (b >> 1) & 1);
     cuda::wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk)
-      cuda::wgmma_m64n64k16(sc, cuda::wgmma_descriptor(qs + kk * 128), cuda::wgmma_descriptor(ks + kk * 128), kk > 0);
+    for (int kk = 0; kk < kD / 16; ++kk) {  // K step kk reads panel kk / 4 at byte 32 (kk % 4)
+      const int off = (kk / 4) * kPanel + (kk % 4) * 16;
+      cuda::wgmma_m64n64k16(sc, cuda::wgmma_descriptor_sw128(stage + kQ + off),
+                            cuda::wgmma_descriptor_sw128(stage + kK + off), kk > 0);
+    }
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk)
-      cuda::wgmma_m64n64k16(o, cuda::wgmma_descriptor(qs + kk * 128), cuda::wgmma_descriptor(ss + kk * 128), kk > 0);
+    for (int kk = 0; kk < kD / 16; ++kk)  // S rows 16 kk .. + 15: 2 KB apart
+      cuda::wgmma_m64n64k16<1>(o, cuda::wgmma_descriptor_sw128(stage + kQ + (kk / 4) * kPanel + (kk % 4) * 16),
+                               cuda::wgmma_descriptor_sw128_mn64(s_buf + kk * 16 * 64), kk > 0);
     cuda::wgmma_commit();
     cuda::wgmma_wait_all();
     cuda::wgmma_fence_operand(sc);
     cuda::wgmma_fence_operand(o);
+    if (lane == 0) mbarrier_arrive(&bar.s_empty[b & 1]);
 
+    // o = diag(lambda^(i+1)) Q S_prev + (decay-masked scores) V, the scores in the A layout: key
+    // step kt = score tiles 2 kt (a0, a1) and 2 kt + 1 (a2, a3)
 #pragma unroll
-    for (int nt = 0; nt < kDV / 8; ++nt) o[nt][0] *= f0, o[nt][1] *= f0, o[nt][2] *= f1, o[nt][3] *= f1;
-
-    // o += (decay-masked scores) V on mma.sync, P straight from the accumulator registers
+    for (int nt = 0; nt < 8; ++nt) o[nt][0] *= f0, o[nt][1] *= f0, o[nt][2] *= f1, o[nt][3] *= f1;
+    uint32_t pa[kBlock / 16][4];
 #pragma unroll
-    for (int kt = 0; kt < kBlock / 16; ++kt) {
-      if (kt > warp) continue;
-      uint32_t pa[4];
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int nt = 2 * kt + half;
-#pragma unroll
-        for (int e = 0; e < 4; e += 2) {
-          const int row = e < 2 ? row0 : row1;
-          const int col = nt * 8 + 2 * t;
-          float v0 = row >= col ? sc[nt][e] * exp2f(-neg_log2_lambda * (row - col)) : 0.f;
-          float v1 = row >= col + 1 ? sc[nt][e + 1] * exp2f(-neg_log2_lambda * (row - col - 1)) : 0.f;
-          pa[half * 2 + e / 2] = pack_bf16x2(v0, v1);
-        }
-      }
-#pragma unroll
-      for (int np = 0; np < kDV / 16; ++np) {
-        uint32_t bf[4];
-        ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
-        mma_bf16(o[2 * np], pa, bf[0], bf[1]);
-        mma_bf16(o[2 * np + 1], pa, bf[2], bf[3]);
-      }
+    for (int nt = 0; nt < 8; ++nt) {
+      pa[nt / 2][(nt % 2) * 2] = pack_bf16x2(sc[nt][0] * mask[nt][0], sc[nt][1] * mask[nt][1]);
+      pa[nt / 2][(nt % 2) * 2 + 1] = pack_bf16x2(sc[nt][2] * mask[nt][2], sc[nt][3] * mask[nt][3]);
     }
-
+    cuda::wgmma_fence_operand(o);
+    cuda::wgmma_fence();
 #pragma unroll
-    for (int nt = 0; nt < kDV / 8; ++nt) {
-      *reinterpret_cast<uint32_t *>(stage + g * kVStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][0], o[nt][1]);
-      *reinterpret_cast<uint32_t *>(stage + (g + 8) * kVStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][2], o[nt][3]);
+    for (int kt = 0; kt < kBlock / 16; ++kt)
+      cuda::wgmma_m64n64k16_rs<1>(o, pa[kt], cuda::wgmma_descriptor_sw128_mn64(stage + kV + kt * 16 * 64), 1);
+    cuda::wgmma_commit();
+    cuda::wgmma_wait_all();
+    cuda::wgmma_fence_operand(o);
+    if (lane == 0) mbarrier_arrive(&bar.empty[s]);
+
+    // through this warp's staging rows into 16-byte stores of the rows inside the span
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      *reinterpret_cast<uint32_t *>(my_staging + g * kStageStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][0], o[nt][1]);
+      *reinterpret_cast<uint32_t *>(my_staging + (g + 8) * kStageStride + nt * 8 + 2 * t) =
+          pack_bf16x2(o[nt][2], o[nt][3]);
     }
     __syncwarp();
-    for (int i = lane; i < 16 * (kDV / 8); i += 32) {
-      const int r = i / (kDV / 8), c = i % (kDV / 8);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int idx = lane + 32 * i, r = idx / 8, c = idx % 8;
       const int tok = b * kBlock + warp * 16 + r;
       if (tok < len)
         *reinterpret_cast<uint4 *>(p.out + (base + tok) * p.out_row_stride + head * kD + slice * kDV + c * 8) =
-            *reinterpret_cast<const uint4 *>(stage + r * kVStride + c * 8);
+            *reinterpret_cast<const uint4 *>(my_staging + r * kStageStride + c * 8);
     }
-    __syncwarp();  // the stage is rewritten next block
+    __syncwarp();  // the staging rows are rewritten next block
   }
 }
 
-// Writes key rows [32w, 32w+32) of S as bf16 into S^T (blocked [value][key]) for the wgmma B
-// operand: stmatrix.trans turns each 8x8 fragment (key rows, value columns) into value rows.
-__device__ __forceinline__ void store_state_transposed(const float (&s)[2][kDV / 8][4], __nv_bfloat16 * st, int warp,
-                                                       int lane) {
-  const int m = lane >> 3, i = lane & 7;
+// S (fp32 accumulators of the two m64 halves) as bf16 into an MN-major swizzled buffer [key][value]
+// for the outputs' Q S, with stmatrix: matrices (rows +0/+8) x (columns of tiles j, j+1).
+__device__ __forceinline__ void store_state_bf16(const float (&s)[2][8][4], __nv_bfloat16 * s_buf, int w, int lane) {
+  const int m = lane >> 3, rr = lane & 7;
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    const int key0 = warp * 32 + mt * 16 + (m & 1) * 8;
+  for (int h = 0; h < 2; ++h) {
+    const int key = h * 64 + w * 16 + (m & 1) * 8 + rr;
 #pragma unroll
-    for (int np = 0; np < kDV / 16; ++np) {
-      const uint32_t r[4] = {pack_bf16x2(s[mt][2 * np][0], s[mt][2 * np][1]),
-                             pack_bf16x2(s[mt][2 * np][2], s[mt][2 * np][3]),
-                             pack_bf16x2(s[mt][2 * np + 1][0], s[mt][2 * np + 1][1]),
-                             pack_bf16x2(s[mt][2 * np + 1][2], s[mt][2 * np + 1][3])};
-      cuda::stmatrix_x4_trans(st + blocked_index(np * 16 + (m >> 1) * 8 + i, key0), r);
+    for (int jp = 0; jp < 4; ++jp) {
+      const uint32_t r[4] = {pack_bf16x2(s[h][2 * jp][0], s[h][2 * jp][1]), pack_bf16x2(s[h][2 * jp][2], s[h][2 * jp][3]),
+                             pack_bf16x2(s[h][2 * jp + 1][0], s[h][2 * jp + 1][1]),
+                             pack_bf16x2(s[h][2 * jp + 1][2], s[h][2 * jp + 1][3])};
+      cuda::stmatrix_x4(s_buf + key * 64 + (((2 * jp + (m >> 1)) ^ (key & 7)) << 3), r);
     }
   }
-  cuda::fence_proxy_async();  // wgmma reads it after the next barrier
 }
 
-__device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat16 * smem, int warp, int n_blocks,
-                                           int64_t base, int len, int head, int slice, float neg_log2_lambda,
-                                           float * state) {
-  const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  float s[2][kDV / 8][4];
+// State warpgroup: warp w holds key rows 16 w .. + 15 of each m64 half of S[:, slice] (fp32).
+__device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, const Barriers & bar,
+                            const PrefillSpan & span, int n_blocks, float neg_log2_lambda) {
+  const int w = threadIdx.x / 32 - 4, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  float s[2][8][4];
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    const int row = warp * 32 + mt * 16 + g;
+  for (int h = 0; h < 2; ++h) {
+    const int key = h * 64 + w * 16 + g;
 #pragma unroll
-    for (int nt = 0; nt < kDV / 8; ++nt) {
-      const float2 lo = *reinterpret_cast<const float2 *>(state + row * kD + nt * 8 + 2 * t);
-      const float2 hi = *reinterpret_cast<const float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t);
-      s[mt][nt][0] = lo.x, s[mt][nt][1] = lo.y, s[mt][nt][2] = hi.x, s[mt][nt][3] = hi.y;
+    for (int j = 0; j < 8; ++j) {
+      const float2 lo = *reinterpret_cast<const float2 *>(span.init + key * kD + j * 8 + 2 * t);
+      const float2 hi = *reinterpret_cast<const float2 *>(span.init + (key + 8) * kD + j * 8 + 2 * t);
+      s[h][j][0] = lo.x, s[h][j][1] = lo.y, s[h][j][2] = hi.x, s[h][j][3] = hi.y;
     }
   }
-  store_state_transposed(s, smem + Layout::s(0), warp, lane);
+  store_state_bf16(s, s_bufs, w, lane);
+  cuda::fence_proxy_async();
+  __syncwarp();
+  if (lane == 0) mbarrier_arrive(&bar.s_full[0]);
+
+  // lambda^(63 - j) for this thread's key tokens j of a full block (A fragment k columns 2t, 2t+1,
+  // 2t+8, 2t+9 of key step kk)
+  float decay_full[4][4];
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      decay_full[kk][e] = exp2f(-neg_log2_lambda * (kBlock - 1 - (kk * 16 + 2 * t + (e & 1) + (e >> 1) * 8)));
+  const float decay_block = exp2f(-neg_log2_lambda * kBlock);
 
   for (int b = 0; b < n_blocks; ++b) {
-    begin_block(p, smem, b, n_blocks, base, len, head, slice);
-    const int cur = b & 1;
-    const __nv_bfloat16 * ks = smem + Layout::k(cur);
-    const __nv_bfloat16 * vs = smem + Layout::v(cur);
-    const int m = min(kBlock, len - b * kBlock);
-    const float fm = exp2f(-neg_log2_lambda * m);
+    const int st = b % kStages;
+    const __nv_bfloat16 * stage = ring + st * kStageElems;
+    const int m = min(kBlock, span.len - b * kBlock);  // tokens of this block (the last may be short)
+    mbarrier_wait(&bar.full[st], (b / kStages) & 1);
+    // A = (decayed K)^T: rows = key dims 64 h + 16 w .., columns = tokens 16 kk ..
+    uint32_t a[2][4][4];
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int nt = 0; nt < kDV / 8; ++nt)
+      for (int kk = 0; kk < 4; ++kk) {
+        const int r = kk * 16 + (lane & 7) + (lane >> 4) * 8;
+        const int c = w * 16 + ((lane >> 3) & 1) * 8;
+        cuda::ldmatrix_x4_trans(a[h][kk], stage + kK + h * kPanel + swizzled(r, c));
+        float dk[4];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[mt][nt][e] *= fm;
-#pragma unroll
-    for (int kt = 0; kt < kBlock / 16; ++kt) {
-      if (kt * 16 >= m) continue;
-      float dk[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int j = kt * 16 + 2 * t + (e & 1) + (e >> 1) * 8;
-        dk[e] = j < m ? exp2f(-neg_log2_lambda * (m - 1 - j)) : 0.f;
-      }
-      uint32_t a[2][4];
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
-        ldmatrix_x4_trans(a[mt], ks + blocked_index(kt * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                    warp * 32 + mt * 16 + ((lane >> 3) & 1) * 8));
-        a[mt][0] = cuda::scale_bf16x2(a[mt][0], dk[0], dk[1]);
-        a[mt][1] = cuda::scale_bf16x2(a[mt][1], dk[0], dk[1]);
-        a[mt][2] = cuda::scale_bf16x2(a[mt][2], dk[2], dk[3]);
-        a[mt][3] = cuda::scale_bf16x2(a[mt][3], dk[2], dk[3]);
-      }
-#pragma unroll
-      for (int np = 0; np < kDV / 16; ++np) {
-        uint32_t bf[4];
-        ldmatrix_x4_trans(bf, vs + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kVStride + np * 16 + (lane >> 4) * 8);
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma_bf16(s[mt][2 * np], a[mt], bf[0], bf[1]);
-          mma_bf16(s[mt][2 * np + 1], a[mt], bf[2], bf[3]);
+        for (int e = 0; e < 4; ++e) {
+          const int j = kk * 16 + 2 * t + (e & 1) + (e >> 1) * 8;
+          dk[e] = m == kBlock ? decay_full[kk][e] : (j < m ? exp2f(-neg_log2_lambda * (m - 1 - j)) : 0.f);
         }
+        a[h][kk][0] = cuda::scale_bf16x2(a[h][kk][0], dk[0], dk[1]);
+        a[h][kk][1] = cuda::scale_bf16x2(a[h][kk][1], dk[0], dk[1]);
+        a[h][kk][2] = cuda::scale_bf16x2(a[h][kk][2], dk[2], dk[3]);
+        a[h][kk][3] = cuda::scale_bf16x2(a[h][kk][3], dk[2], dk[3]);
       }
+    const float fm = m == kBlock ? decay_block : exp2f(-neg_log2_lambda * m);
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[h][j][e] *= fm;
+    cuda::wgmma_fence_operand(s[0]);
+    cuda::wgmma_fence_operand(s[1]);
+    cuda::wgmma_fence();
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        cuda::wgmma_m64n64k16_rs<1>(s[h], a[h][kk], cuda::wgmma_descriptor_sw128_mn64(stage + kV + kk * 16 * 64), 1);
+    cuda::wgmma_commit();
+    cuda::wgmma_wait_all();
+    cuda::wgmma_fence_operand(s[0]);
+    cuda::wgmma_fence_operand(s[1]);
+    if (lane == 0) mbarrier_arrive(&bar.empty[st]);
+    if (b + 1 < n_blocks) {  // S_(b+1) for the outputs, once they are done with S_(b-1) in that buffer
+      const int nb = (b + 1) & 1;
+      if (b >= 1) mbarrier_wait(&bar.s_empty[nb], ((b + 1) / 2 - 1) & 1);
+      store_state_bf16(s, s_bufs + nb * kSElems, w, lane);
+      cuda::fence_proxy_async();
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(&bar.s_full[nb]);
     }
-    if (b + 1 < n_blocks) store_state_transposed(s, smem + Layout::s((b + 1) & 1), warp, lane);
   }
-
+  if (!span.write_state) return;  // a chunk before the last: the slot belongs to the last chunk
 #pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    const int row = warp * 32 + mt * 16 + g;
+  for (int h = 0; h < 2; ++h) {
+    const int key = h * 64 + w * 16 + g;
 #pragma unroll
-    for (int nt = 0; nt < kDV / 8; ++nt) {
-      *reinterpret_cast<float2 *>(state + row * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][0], s[mt][nt][1]);
-      *reinterpret_cast<float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][2], s[mt][nt][3]);
+    for (int j = 0; j < 8; ++j) {
+      *reinterpret_cast<float2 *>(span.state + key * kD + j * 8 + 2 * t) = make_float2(s[h][j][0], s[h][j][1]);
+      *reinterpret_cast<float2 *>(span.state + (key + 8) * kD + j * 8 + 2 * t) = make_float2(s[h][j][2], s[h][j][3]);
     }
   }
 }
 
 __global__ void __launch_bounds__(kThreads, 1) lightning_prefill_wgmma_kernel(PrefillParams p) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  __nv_bfloat16 * smem = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
-  const int slice = blockIdx.x, head = blockIdx.y, seq = blockIdx.z;
-  const int warp = threadIdx.x / 32;
-  const int64_t base = p.seq_starts[seq];
-  const int len = p.seq_starts[seq + 1] - static_cast<int>(base);
-  if (len <= 0) return;  // the state is left as it was
-  const int slot = p.slots != nullptr ? p.slots[seq] : seq;
-  float * state = p.state + (static_cast<int64_t>(slot) * p.n_heads + head) * kD * kD + slice * kDV;
-  const float neg_log2_lambda = p.decay[head] * kLog2e;
-  const int n_blocks = (len + kBlock - 1) / kBlock;
-  load_block(p, smem, 0, base, 0, len, head, slice);
-  cuda::cp_async_commit();
-  if (warp < 4)
-    output_warp(p, smem, warp, n_blocks, base, len, head, slice, neg_log2_lambda);
-  else
-    state_warp(p, smem, warp - 4, n_blocks, base, len, head, slice, neg_log2_lambda, state);
+  const PrefillSpan span = prefill_span(p, kDV);
+  if (span.len <= 0) return;  // the state is left as it was
+  // The 128-byte swizzle needs 1024-byte aligned tiles: round the dynamic base up.
+  const uint32_t misalign = smem_address(smem_raw) & 1023u;
+  __nv_bfloat16 * ring = reinterpret_cast<__nv_bfloat16 *>(smem_raw + (misalign ? 1024 - misalign : 0));
+  __nv_bfloat16 * s_bufs = ring + kStages * kStageElems;
+  __nv_bfloat16 * staging = s_bufs + 2 * kSElems;
+  uint64_t * barriers = reinterpret_cast<uint64_t *>(staging + kStagingElems);
+  const Barriers bar{barriers, barriers + kStages, barriers + 2 * kStages, barriers + 2 * kStages + 2};
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(&bar.full[s], 128);
+      mbarrier_init(&bar.empty[s], 8);
+    }
+    for (int i = 0; i < 2; ++i) {
+      mbarrier_init(&bar.s_full[i], 4);
+      mbarrier_init(&bar.s_empty[i], 4);
+    }
+  }
+  __syncthreads();
+  const int head = blockIdx.y, slice = blockIdx.x;
+  const float neg_log2_lambda = p.decay[head] * kLog2e;  // lambda^x = exp2(-neg_log2_lambda * x)
+  const int n_blocks = (span.len + kBlock - 1) / kBlock;
+  const int role = threadIdx.x / 128;
+  if (role == 2) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
+    produce(p, ring, bar, span.base, span.len, n_blocks, head, slice);
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
+    if (role == 0)
+      compute_outputs(p, ring, s_bufs, staging, bar, span.base, span.len, n_blocks, head, slice, neg_log2_lambda);
+    else
+      carry_state(ring, s_bufs, bar, span, n_blocks, neg_log2_lambda);
+  }
 }
 
 }  // namespace
@@ -268,7 +348,7 @@ __global__ void __launch_bounds__(kThreads, 1) lightning_prefill_wgmma_kernel(Pr
 Status launch_prefill_wgmma(const PrefillParams & p, int n_seqs, int n_heads, cudaStream_t stream) {
   M1_CUDA_STATUS(cudaFuncSetAttribute(lightning_prefill_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       kSmemBytes));
-  lightning_prefill_wgmma_kernel<<<dim3(kD / kDV, n_heads, n_seqs), kThreads, kSmemBytes, stream>>>(p);
+  lightning_prefill_wgmma_kernel<<<dim3(kD / kDV, n_heads, n_seqs * p.max_chunks), kThreads, kSmemBytes, stream>>>(p);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }

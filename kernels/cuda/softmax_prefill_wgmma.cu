@@ -22,6 +22,7 @@
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch_checks.h"
+#include "kernels/cuda/mbarrier.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/softmax_prefill_wgmma.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -30,6 +31,9 @@ namespace m1::kernels::gpu {
 namespace {
 
 using cuda::cp_async_16;
+using cuda::mbarrier_arrive;
+using cuda::mbarrier_init;
+using cuda::mbarrier_wait;
 using cuda::pack_bf16x2;
 using cuda::smem_address;
 
@@ -54,26 +58,6 @@ __device__ __forceinline__ float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
-}
-
-__device__ __forceinline__ void mbarrier_init(uint64_t * bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_address(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbarrier_arrive(uint64_t * bar) {
-  asm volatile(
-      "{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(smem_address(bar))
-      : "memory");
-}
-// Waits until the phase with this parity has completed (acquire: the arrivers' writes are visible).
-__device__ __forceinline__ void mbarrier_wait(uint64_t * bar, int parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_address(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
 }
 
 struct Tile {

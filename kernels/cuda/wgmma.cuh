@@ -1,9 +1,6 @@
-// Warpgroup MMA (sm_90a wgmma) with both operands in shared memory, K-major, no swizzle.
-// Operand tiles use the core-matrix-blocked layout: element (r, c) of a [rows x 128] bf16 tile is at
-// ((r / 8) * 16 + c / 8) * 64 + (r % 8) * 8 + c % 8, i.e. 8x8 core matrices of 128 contiguous bytes,
-// 16 of them along K per 8-row group. For that layout the descriptor's leading byte offset (between
-// core matrices along K) is 128 and its stride byte offset (between 8-row groups) 2048; a probe on
-// the H100 (2026-11-26) matched a float64 product to 8e-6 with these and failed with them swapped.
+// Warpgroup MMA (sm_90a wgmma) helpers: m64n64k16 and m64n256k16 with operands in shared memory
+// (128-byte-swizzled tiles, K-major or MN-major descriptors below) or A in registers, the fences
+// around them, and stmatrix.
 // Accumulators: warp w of the warpgroup, lane (g, t) holds d[j] = {(16w+g, 8j+2t), (16w+g, 8j+2t+1),
 // (16w+g+8, 8j+2t), (16w+g+8, 8j+2t+1)}: the mma.sync C layout, one 8-column tile per j.
 #pragma once
@@ -13,16 +10,6 @@
 #include "kernels/cuda/mma.cuh"
 
 namespace m1::kernels::cuda {
-
-__host__ __device__ constexpr int blocked_index(int r, int c) {
-  return ((r >> 3) * 16 + (c >> 3)) * 64 + (r & 7) * 8 + (c & 7);
-}
-
-__device__ __forceinline__ uint64_t wgmma_descriptor(const void * tile) {
-  constexpr uint64_t kLeadingBytes = 128, kStrideBytes = 2048;
-  const uint64_t address = smem_address(tile);
-  return ((address >> 4) & 0x3fff) | ((kLeadingBytes >> 4) << 16) | ((kStrideBytes >> 4) << 32);
-}
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -40,35 +27,30 @@ __device__ __forceinline__ void wgmma_fence_operand(float (&d)[8][4]) {
     for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(d[i][j])::"memory");
 }
 
-// d (+)= A[64 x 16] * B[64 x 16]^T; accumulate == 0 overwrites d.
+// d (+)= A[64 x 16] * B, both from shared memory: A K-major; B K-major (kTransB 0, the descriptor
+// of a 64 x 16 N x K tile: d += A B^T) or MN-major (kTransB 1, a 16 x 64 K x N tile). accumulate == 0
+// overwrites d.
+template <int kTransB = 0>
 __device__ __forceinline__ void wgmma_m64n64k16(float (&d)[8][4], uint64_t a, uint64_t b, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
       "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,"
-      "%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      "%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, %35;\n}\n"
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]),
         "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]),
         "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]),
         "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
         "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-      : "l"(a), "l"(b), "r"(accumulate));
+      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransB));
 }
 
-// The inverse of ldmatrix_x4_trans: lane i gives the address of row i % 8 of stored matrix i / 8,
-// which receives the transpose of register i / 8's 8x8 fragment.
-__device__ __forceinline__ void stmatrix_x4_trans(void * p, const uint32_t (&r)[4]) {
-  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(smem_address(p)),
-               "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+// The inverse of ldmatrix_x4: lane i gives the address of row i % 8 of stored matrix i / 8, which
+// receives register i / 8's 8x8 fragment (lane (g, t) holding row g, columns 2t and 2t + 1).
+__device__ __forceinline__ void stmatrix_x4(void * p, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(smem_address(p)), "r"(r[0]),
+               "r"(r[1]), "r"(r[2]), "r"(r[3])
                : "memory");
-}
-
-// The descriptor of a K-major no-swizzle tile in the core-matrix-blocked layout whose 8-row groups
-// lie stride_bytes apart (16 * 128 for 128-wide tiles as above, 8 * 128 for 64-wide ones).
-__device__ __forceinline__ uint64_t wgmma_descriptor(const void * tile, uint32_t stride_bytes) {
-  constexpr uint64_t kLeadingBytes = 128;
-  const uint64_t address = smem_address(tile);
-  return ((address >> 4) & 0x3fff) | ((kLeadingBytes >> 4) << 16) | (uint64_t(stride_bytes >> 4) << 32);
 }
 
 // The descriptor of a K-major tile with the 128-byte swizzle: rows of 64 bf16 (128 bytes) stored

@@ -270,6 +270,13 @@ void bench_lightning_split(const Peaks & peaks, bool quick, int reps) {
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 2048);   // 16 chunks
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, false, 8192);   // 4 chunks
   bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, false, 16384);  // 2 chunks at 64 heads
+  // The wgmma kernel (producer warpgroup, state and outputs on wgmma), unsplit and split.
+  bench_lightning_prefill(peaks, 1, 4096, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
+  bench_lightning_prefill(peaks, 1, 131072, 64, long_reps, kHeads, true);
+  bench_lightning_prefill(peaks, 1, 32768, 64, reps, 8, true, 0);
+  bench_lightning_prefill(peaks, 1, 4096, 64, reps, 8, true, 0);
 }
 
 // One decode step for `batch` sequences; state slots rotate through a pool larger than L2.

@@ -180,8 +180,8 @@ TEST(LightningAttentionGpu, PrefillOfUnequalSequencesMatchesRecurrence) {
 }
 
 // The sequence split: chunks of 128, 192 or 8192 tokens (pinned; 8192 = two 4096-token pieces in
-// the chunk-state pass) or the launcher's choice, run in parallel from start states that a
-// chunk-state pass and a scan compute. Lengths give several chunks with a
+// the chunk-state pass) or the launcher's choice, run on either prefill kernel in parallel from
+// start states that a chunk-state pass and a scan compute. Lengths give several chunks with a
 // remainder, exactly one chunk, one chunk plus a token, a single block, an empty sequence and a
 // long sequence next to short ones; most sequences continue from a nonzero state in permuted slots.
 // The workspace is poisoned with NaN so that a start state read before it is written shows. The
@@ -212,11 +212,17 @@ TEST(LightningAttentionGpu, SplitPrefillMatchesRecurrence) {
                  want_out[s * kHeads + h]);
     }
 
-  struct Variant { int chunk_tokens, max_seq_len, value_slice; };
+  using m1::kernels::gpu::LightningPrefillKernel;
+  struct Variant {
+    int chunk_tokens, max_seq_len, value_slice;
+    LightningPrefillKernel kernel = LightningPrefillKernel::kAuto;
+  };
   for (Variant variant : {Variant{128, 8300, 0}, Variant{128, 8300, 32}, Variant{192, 1000, 64}, Variant{8192, 8300, 64},
-                          Variant{0, 8300, 0}}) {
+                          Variant{0, 8300, 0}, Variant{192, 1000, 64, LightningPrefillKernel::kWgmma},
+                          Variant{8192, 8300, 64, LightningPrefillKernel::kWgmma}}) {
     SCOPED_TRACE("chunk_tokens " + std::to_string(variant.chunk_tokens) + " max_seq_len " +
-                 std::to_string(variant.max_seq_len) + " value_slice " + std::to_string(variant.value_slice));
+                 std::to_string(variant.max_seq_len) + " value_slice " + std::to_string(variant.value_slice) +
+                 (variant.kernel == LightningPrefillKernel::kWgmma ? " wgmma" : ""));
     const size_t bytes = m1::kernels::gpu::lightning_prefill_workspace_bytes(n_seqs, kHeads, variant.max_seq_len,
                                                                              variant.chunk_tokens);
     if (variant.chunk_tokens > 0) {  // one start state per chunk (per 4096-token piece of longer chunks)
@@ -232,6 +238,7 @@ TEST(LightningAttentionGpu, SplitPrefillMatchesRecurrence) {
 
     m1::kernels::gpu::LightningPrefillArgs args = prefill_args(n_seqs, d_starts, d_qkv, d_decay, d_states, d_slots, d_out);
     args.value_slice = variant.value_slice;
+    args.kernel = variant.kernel;
     args.max_seq_len = variant.max_seq_len;
     args.chunk_tokens = variant.chunk_tokens;
     args.workspace = bytes > 0 ? static_cast<float *>(d_work.data()) : nullptr;
