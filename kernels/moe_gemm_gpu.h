@@ -20,9 +20,10 @@ namespace m1::kernels::gpu {
 
 enum class MoeGemmKernel {
   automatic,  // streaming when n_rows <= kMoeStreamingMaxRows, else tensor cores (measured on the
-              // H100 at real sizes: streaming 98% vs 93% of copy at 32 rows, 67% vs 94% at 128)
+              // H100 at real sizes, one warp per weight row: streaming 98% vs 93% of copy at 32
+              // rows, 67% vs 94% at 128)
   tensor,     // wgmma tiles (sm_90a)
-  streaming,  // one warp per weight row, CUDA cores
+  streaming,  // a few warps per weight row (kStreamSplit in moe_gemm.cu), CUDA cores
 };
 
 inline constexpr int kMoeStreamingMaxRows = 64;

@@ -8,9 +8,10 @@
 //              row tile varies fastest, so a weight tile stays in L2 while the expert's rows pass.
 //              With swiglu a block's 256 weight rows are 128 gate rows and the matching 128 up
 //              rows, so silu(g) * u is formed in registers and the 2n-wide product never exists.
-//   streaming: one warp per weight row (or gate/up pair) of one expert, streaming the row with
-//              16-byte loads against up to 8 of the expert's rows at a time from L1/L2; for decode
-//              batches, where a tensor tile of 128 rows would be nearly empty.
+//   streaming: kStreamSplit warps per weight row (or gate/up pair) of one expert, each streaming a
+//              contiguous part of the row with 16-byte loads against up to 8 of the expert's rows
+//              at a time from L1/L2, the parts' sums added in shared memory; for decode batches,
+//              where a tensor tile of 128 rows would be nearly empty.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -202,6 +203,20 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
 // Streaming kernel.
 
 constexpr int kStreamWarps = 8, kStreamRows = 8, kStreamUnroll = 4;
+// Warps sharing one weight row (or gate/up pair): each streams a contiguous 1/kStreamSplit of k and
+// their fp32 partial sums meet in shared memory, added in split order (deterministic). 1 is one warp
+// per row, the kernel as it was before the split (same loads, sums and stores). 2 is chosen by
+// reasoning, to be measured against 1 and 4: with one warp per row a warp streams 24 KB (up: gate +
+// up rows at k 6144) or 18 KB (down, k 9216), so blocks live long and the tail, once the SMs run out
+// of blocks, is long (81% of copy at batch 1, H100), while the dense GEMV, whose warps stream 12 KB,
+// reaches 96% on a large matrix. 2 brings the warps to 12 / 9 KB, the GEMV's size, and keeps a lane's
+// loads in full kStreamUnroll rounds at k 6144 (12 loads per row: 3 rounds; 4 would leave 6: a full
+// round and a half-empty one, fewer bytes in flight), and pays a block's fixed cost (expert lookup,
+// the partial-sum barrier) over twice the bytes that 4 would.
+constexpr int kStreamSplit = 2;
+constexpr int kStreamRowsPerBlock = kStreamWarps / kStreamSplit;  // weight rows (or pairs) per block
+static_assert(kStreamWarps % kStreamSplit == 0, "the warps of a row must all be in one block");
+static_assert(kStreamRowsPerBlock < 16, "one named barrier per row, 1 to 15 (0 is __syncthreads)");
 
 using cuda::dot8;
 using cuda::load_streaming;
@@ -220,8 +235,51 @@ __device__ int nth_used_expert(const int32_t * offsets, int n_experts, int which
   return -1;
 }
 
+// Adds this lane's part of columns [c_begin, c_end) of the weight row(s) times rows r0 .. r0 + nr - 1
+// of `in` into g (and u); the lane's columns start at c_begin + 8 lane, 256 apart.
+template <bool kSwiglu>
+__device__ __forceinline__ void stream_columns(const MoeGemmArgs & a, const Bf16 * w_gate, const Bf16 * w_up, int r0,
+                                               int nr, int c_begin, int c_end, float (&g)[kStreamRows],
+                                               float (&u)[kSwiglu ? kStreamRows : 1]) {
+  for (int c0 = c_begin + (threadIdx.x % 32) * 8; c0 < c_end; c0 += 256 * kStreamUnroll) {
+    uint4 wg[kStreamUnroll], wu[kSwiglu ? kStreamUnroll : 1];
+#pragma unroll
+    for (int i = 0; i < kStreamUnroll; ++i) {  // all weight loads in flight before the first use
+      const int c = c0 + 256 * i;
+      wg[i] = c < c_end ? load_streaming(w_gate + c) : make_uint4(0, 0, 0, 0);
+      if constexpr (kSwiglu) wu[i] = c < c_end ? load_streaming(w_up + c) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int i = 0; i < kStreamUnroll; ++i) {
+      const int c = c0 + 256 * i;
+      if (c >= c_end) break;
+      float fg[8], fu[8];
+      cuda::unpack_bf16x8(wg[i], fg);
+      if constexpr (kSwiglu) cuda::unpack_bf16x8(wu[i], fu);
+#pragma unroll
+      for (int r = 0; r < kStreamRows; ++r) {
+        if (r >= nr) break;
+        const uint4 x = *reinterpret_cast<const uint4 *>(a.in + int64_t(r0 + r) * a.in_stride + c);
+        g[r] = dot8(fg, x, g[r]);
+        if constexpr (kSwiglu) u[r] = dot8(fu, x, u[r]);
+      }
+    }
+  }
+}
+
+// Waits until the kStreamSplit warps of one weight row arrive; their shared-memory writes before
+// it are visible to all of them after it.
+__device__ __forceinline__ void row_barrier(int id) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(kStreamSplit * 32) : "memory");
+}
+
 // Block y works on the y-th expert that has rows (the grid has min(n_experts, n_rows) rows of
-// blocks, so a decode step launches no blocks for the experts nobody chose).
+// blocks, so a decode step launches no blocks for the experts nobody chose). Block x holds the
+// kStreamRowsPerBlock weight rows (gate/up pairs with swiglu) from kStreamRowsPerBlock x on, each
+// streamed by kStreamSplit consecutive warps: split s takes columns [s seg, (s + 1) seg) of k, seg
+// the smallest multiple of 256 that covers k in kStreamSplit parts (so every warp-wide load stays
+// 512-byte aligned to the row start), the last parts short or empty when k is not a multiple of
+// kStreamSplit * 256. The rows of `in` pass kStreamRows at a time.
 template <bool kSwiglu>
 __global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kernel(MoeGemmArgs a, int rows_per_expert) {
   __shared__ int expert;
@@ -233,38 +291,17 @@ __global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kerne
   const int e = expert;
   if (e < 0) return;
   const int begin = a.expert_offsets[e], end = a.expert_offsets[e + 1];
-  const int lane = threadIdx.x % 32, j = blockIdx.x * kStreamWarps + threadIdx.x / 32;
-  if (j >= a.n) return;
-  const int k = a.k;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, split = warp % kStreamSplit;
+  const int j = blockIdx.x * kStreamRowsPerBlock + warp / kStreamSplit;
+  if (j >= a.n) return;  // with all the warps of its row, so no barrier below waits for it
+  const int k = a.k, seg = (k + 256 * kStreamSplit - 1) / (256 * kStreamSplit) * 256;
+  const int c_begin = split * seg, c_end = min(k, c_begin + seg);
   const Bf16 * w_gate = a.weights + (int64_t(e) * rows_per_expert + j) * k;
   const Bf16 * w_up = w_gate + int64_t(a.n) * k;  // swiglu only
   for (int r0 = begin; r0 < end; r0 += kStreamRows) {
     const int nr = min(kStreamRows, end - r0);
     float g[kStreamRows] = {}, u[kSwiglu ? kStreamRows : 1] = {};
-    for (int c0 = lane * 8; c0 < k; c0 += 256 * kStreamUnroll) {
-      uint4 wg[kStreamUnroll], wu[kSwiglu ? kStreamUnroll : 1];
-#pragma unroll
-      for (int i = 0; i < kStreamUnroll; ++i) {  // all weight loads in flight before the first use
-        const int c = c0 + 256 * i;
-        wg[i] = c < k ? load_streaming(w_gate + c) : make_uint4(0, 0, 0, 0);
-        if constexpr (kSwiglu) wu[i] = c < k ? load_streaming(w_up + c) : make_uint4(0, 0, 0, 0);
-      }
-#pragma unroll
-      for (int i = 0; i < kStreamUnroll; ++i) {
-        const int c = c0 + 256 * i;
-        if (c >= k) break;
-        float fg[8], fu[8];
-        cuda::unpack_bf16x8(wg[i], fg);
-        if constexpr (kSwiglu) cuda::unpack_bf16x8(wu[i], fu);
-#pragma unroll
-        for (int r = 0; r < kStreamRows; ++r) {
-          if (r >= nr) break;
-          const uint4 x = *reinterpret_cast<const uint4 *>(a.in + int64_t(r0 + r) * a.in_stride + c);
-          g[r] = dot8(fg, x, g[r]);
-          if constexpr (kSwiglu) u[r] = dot8(fu, x, u[r]);
-        }
-      }
-    }
+    stream_columns<kSwiglu>(a, w_gate, w_up, r0, nr, c_begin, c_end, g, u);
 #pragma unroll
     for (int r = 0; r < kStreamRows; ++r) {
 #pragma unroll
@@ -273,13 +310,40 @@ __global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kerne
         if constexpr (kSwiglu) u[r] += __shfl_xor_sync(0xffffffffu, u[r], o);
       }
     }
-    if (lane == 0) {
+    if constexpr (kStreamSplit == 1) {
+      if (lane == 0) {
 #pragma unroll
-      for (int r = 0; r < kStreamRows; ++r) {
-        if (r >= nr) break;
-        float v = g[r];
-        if constexpr (kSwiglu) v = swiglu_value(g[r], u[r]);
-        reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + r) * a.out_stride + j] = __float2bfloat16_rn(v);
+        for (int r = 0; r < kStreamRows; ++r) {
+          if (r >= nr) break;
+          float v = g[r];
+          if constexpr (kSwiglu) v = swiglu_value(g[r], u[r]);
+          reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + r) * a.out_stride + j] = __float2bfloat16_rn(v);
+        }
+      }
+    } else {
+      // Partial sums [gate / up][warp][row of the pass], two buffers by pass parity: a pass writes
+      // one while the previous pass's sums may still be read from the other, and the barrier of the
+      // pass between orders each buffer's reuse after its reads. The barrier is the row's own
+      // (named barrier 1 + row, its kStreamSplit warps), so rows never wait for each other.
+      __shared__ float partial[2][kSwiglu ? 2 : 1][kStreamWarps][kStreamRows];
+      float(&p)[kSwiglu ? 2 : 1][kStreamWarps][kStreamRows] = partial[((r0 - begin) / kStreamRows) & 1];
+      if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < kStreamRows; ++r) {
+          p[0][warp][r] = g[r];
+          if constexpr (kSwiglu) p[1][warp][r] = u[r];
+        }
+      }
+      row_barrier(1 + warp / kStreamSplit);
+      if (split == 0 && lane < nr) {  // lane r finishes row r0 + r of the pass
+        float gs = p[0][warp][lane], us = kSwiglu ? p[kSwiglu ? 1 : 0][warp][lane] : 0.f;
+#pragma unroll
+        for (int s = 1; s < kStreamSplit; ++s) {
+          gs += p[0][warp + s][lane];
+          if constexpr (kSwiglu) us += p[1][warp + s][lane];
+        }
+        const float v = kSwiglu ? swiglu_value(gs, us) : gs;
+        reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + lane) * a.out_stride + j] = __float2bfloat16_rn(v);
       }
     }
   }
@@ -309,7 +373,7 @@ Status moe_expert_gemm(const MoeGemmArgs & a, Stream stream) {
   const bool streaming = a.kernel == MoeGemmKernel::streaming ||
                          (a.kernel == MoeGemmKernel::automatic && a.n_rows <= kMoeStreamingMaxRows);
   if (streaming) {
-    const dim3 grid(unsigned((a.n + kStreamWarps - 1) / kStreamWarps), unsigned(std::min(a.n_experts, a.n_rows)));
+    const dim3 grid(unsigned((a.n + kStreamRowsPerBlock - 1) / kStreamRowsPerBlock), unsigned(std::min(a.n_experts, a.n_rows)));
     if (a.swiglu) moe_gemm_streaming_kernel<true><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
     else moe_gemm_streaming_kernel<false><<<grid, kStreamWarps * 32, 0, s>>>(a, rows_per_expert);
     M1_CUDA_STATUS(cudaGetLastError());

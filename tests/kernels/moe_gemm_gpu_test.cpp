@@ -1,7 +1,8 @@
 // Grouped expert GEMMs (kernels/moe_gemm_gpu.h), both kernels, against float64 products of the
 // same bf16 inputs: experts with no rows, one row, row counts off the 128-row tile and spanning
 // several tiles (256, 257, 384, 511 rows), n and k off the 256/128 and 64 tiles, k long enough
-// for the copy ring to wrap; strided rows. The output is poisoned first,
+// for the copy ring to wrap, k past and off the streaming kernel's split parts and load rounds;
+// strided rows. The output is poisoned first,
 // so an unwritten element (NaN) fails, and padding columns and rows past the grouped rows must
 // stay poisoned. The per-expert cuBLAS path (moe_expert_gemms_per_expert) is held to the same
 // float64 products and bounds, stage by stage.
@@ -161,6 +162,12 @@ TEST(MoeGemmGpu, BothKernelsMatchFloat64OnRaggedExperts) {
       {{256, 257, 511, 64, 65, 384}, 136, 1000, true},
       {{3}, 8, 8, false},                       // the smallest shapes allowed
       {{9, 0, 17}, 24, 16, true},               // more rows than the streaming kernel takes at once
+      // k past kStreamSplit * 256 * kStreamUnroll (up to 4 * 256 * 4) and off that grid, so a
+      // streaming warp's part of k (kernels/cuda/moe_gemm.cu) runs whole 4-load rounds, a part
+      // round, a part of the lanes (4104 = 16 * 256 + 8) or, split 8 ways, nothing; 11 rows are a
+      // pass of 8 and a pass of 3, 3 and 5 rows a part pass each.
+      {{1, 0, 11}, 40, 5000, true},
+      {{3, 0, 5}, 24, 4104, false},
   };
   for (const Case & c : cases)
     for (MoeGemmKernel kernel : {MoeGemmKernel::tensor, MoeGemmKernel::streaming}) run_case(c, kernel, rng);
