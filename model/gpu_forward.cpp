@@ -38,6 +38,7 @@ struct GpuModel::Workspace {
   kernels::DeviceBuffer ints, x, a, a32, b, attn_out, qkv, o, oc, b32, router_logits, experts, route_weights, permuted,
       offsets, entry_rows, hidden, expert_out, decode, lightning_chunks, final32, logits;
   kernels::DeviceBuffer route_counter;  // moe_route_permute_small's counter: zeroed once, left zero by each launch
+  kernels::DeviceBuffer decode_counters;  // paged_decode's split counters: zeroed when grown, left zero by each launch
 
   // Decode graphs, keyed by (sequences, context bucket, block-table width), which fix every launch's
   // shape and the plan's layout. A graph holds the addresses of the buffers
@@ -170,6 +171,7 @@ Status softmax_layer(const Run & r, const GpuLayerWeights & w, gpu::PagedKvCache
     if (bytes > 0) {
       M1_RETURN_IF_ERROR(r.ws.ensure(r.ws.decode, bytes));
       dec.workspace = f32(r.ws.decode);
+      dec.split_counters = static_cast<unsigned *>(r.ws.decode_counters.data());  // the splits merge in the decode kernel
     }
     M1_RETURN_IF_ERROR(gpu::paged_decode(dec, nullptr));
   } else {
@@ -307,6 +309,11 @@ Status ensure_workspace(GpuModel::Workspace & ws, const ModelConfig & c, const G
   if (!ws.route_counter.data()) {
     M1_RETURN_IF_ERROR(ws.ensure(ws.route_counter, 4));
     M1_RETURN_IF_ERROR(gpu::fill_zero(ws.route_counter.data(), ws.route_counter.size(), nullptr));
+  }
+  const size_t counter_bytes = size_t(plan.n_seqs) * size_t(g.kv_heads) * 4;
+  if (ws.decode_counters.size() < counter_bytes || !ws.decode_counters.data()) {
+    M1_RETURN_IF_ERROR(ws.ensure(ws.decode_counters, counter_bytes));
+    M1_RETURN_IF_ERROR(gpu::fill_zero(ws.decode_counters.data(), ws.decode_counters.size(), nullptr));
   }
   return {};
 }

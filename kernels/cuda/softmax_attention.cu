@@ -1,12 +1,16 @@
 // Softmax attention over a paged KV cache (see kernels/softmax_attention_gpu.h for the contract).
-// rope_append: one thread block per new token; the 32 (rotary_dim/2) angles pos * theta^(-2j/r) are
-//   formed and reduced modulo 2 pi in fp64 (fp32 angles lose accuracy at large positions), then
-//   applied in fp32 to every q head and kv head; k and v are written as bf16 into the token's page.
+// rope_append: one thread block per (new token, kv head); the 32 (rotary_dim/2) angles
+//   pos * theta^(-2j/r) are formed and reduced modulo 2 pi in fp64 (fp32 angles lose accuracy at
+//   large positions), then applied in fp32 to the kv head's 8 q heads and to its k; k and v are
+//   written as bf16 into the token's page. (One block per token for all heads took 12.7 us for a
+//   decode step's single token on an H100, a chain of dependent loads in one block.)
 // paged_decode: thread block = (split, kv head, sequence), 8 warps; all 8 query heads of the kv head
 //   are handled together so each cached k/v row is read once. Per group of 32 tokens, lane j scores
 //   token j against the 8 heads (fp32, scores in log2 units), the warp updates its online softmax,
 //   then all lanes accumulate p * v over the group with coalesced v-row reads (4 dims per lane).
-//   Warps, then splits (combine kernel), merge their (max, sum, o) partials. Bound by the K/V bytes.
+//   Warps, then splits, merge their (max, sum, o) partials: the splits in the last of their thread
+//   blocks to finish (fence, then a per-(sequence, kv head) counter that it resets), or, without
+//   counters, in a combine kernel. Bound by the K/V bytes.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -23,12 +27,15 @@ namespace {
 constexpr int kD = kSoftmaxHeadDim;
 constexpr int kG = kSoftmaxGroup;
 constexpr int kWarps = 8;
+static_assert(kWarps == kG, "the last block of a split decode merges one query head per warp");
 constexpr int kThreads = kWarps * 32;
 // Tokens per split at least this many (so that a split's fixed cost is amortized) and enough
 // splits for two thread blocks per SM of an H100 (132 SMs).
 constexpr int kMinSplitTokens = 256;
 constexpr int kTargetBlocks = 2 * 132;
-constexpr int kMaxSplits = 32;
+constexpr int kMaxSplits = 32;  // one lane per split when they merge
+// A split's record in the workspace ([n_seqs][n_heads][splits]): o[128], max, sum, padding to 16 bytes.
+constexpr int kRecord = kD + 4;
 constexpr float kLog2e = 1.4426950408889634f;
 
 __device__ __forceinline__ const uint16_t * cache_row(const uint16_t * base, const PagedKvCache & c, int seq, int t,
@@ -41,7 +48,7 @@ __device__ __forceinline__ const uint16_t * cache_row(const uint16_t * base, con
 
 __global__ void rope_append_kernel(RopeAppendArgs a) {
   __shared__ float cos_s[kD / 2], sin_s[kD / 2];
-  const int token = blockIdx.x, half = a.rotary_dim / 2;
+  const int token = blockIdx.x, kv_head = blockIdx.y, half = a.rotary_dim / 2;
   const int pos = a.token_pos[token], seq = a.token_seq[token];
   if (threadIdx.x < half) {
     const double inv_freq = pow(a.rope_theta, -2.0 * threadIdx.x / a.rotary_dim);
@@ -51,9 +58,9 @@ __global__ void rope_append_kernel(RopeAppendArgs a) {
     cos_s[threadIdx.x] = c, sin_s[threadIdx.x] = s;
   }
   __syncthreads();
-  // q heads: rotate pairs (j, j + half) in place
-  uint16_t * q = reinterpret_cast<uint16_t *>(a.q) + static_cast<int64_t>(token) * a.q_row_stride;
-  for (int i = threadIdx.x; i < a.n_heads * half; i += blockDim.x) {
+  // the kv head's q heads: rotate pairs (j, j + half) in place
+  uint16_t * q = reinterpret_cast<uint16_t *>(a.q) + static_cast<int64_t>(token) * a.q_row_stride + kv_head * kG * kD;
+  for (int i = threadIdx.x; i < kG * half; i += blockDim.x) {
     const int h = i / half, j = i % half;
     uint16_t * x = q + h * kD;
     const float x0 = cuda::bf16_bits_to_float(x[j]), x1 = cuda::bf16_bits_to_float(x[j + half]);
@@ -61,23 +68,22 @@ __global__ void rope_append_kernel(RopeAppendArgs a) {
     x[j] = __bfloat16_as_ushort(__float2bfloat16_rn(r0));
     x[j + half] = __bfloat16_as_ushort(__float2bfloat16_rn(r1));
   }
-  // k heads: rotated dims, then the rest copied; v copied
+  // k: rotated dims, then the rest copied; v copied
   const PagedKvCache & c = a.cache;
-  const uint16_t * k = reinterpret_cast<const uint16_t *>(a.k) + static_cast<int64_t>(token) * a.kv_row_stride;
-  const uint16_t * v = reinterpret_cast<const uint16_t *>(a.v) + static_cast<int64_t>(token) * a.kv_row_stride;
-  for (int i = threadIdx.x; i < c.n_kv_heads * kD; i += blockDim.x) {
-    const int h = i / kD, d = i % kD;
-    uint16_t * kdst = const_cast<uint16_t *>(cache_row(reinterpret_cast<const uint16_t *>(c.k), c, seq, pos, h));
-    uint16_t * vdst = const_cast<uint16_t *>(cache_row(reinterpret_cast<const uint16_t *>(c.v), c, seq, pos, h));
-    uint16_t kv = k[h * kD + d];
+  const uint16_t * k = reinterpret_cast<const uint16_t *>(a.k) + static_cast<int64_t>(token) * a.kv_row_stride + kv_head * kD;
+  const uint16_t * v = reinterpret_cast<const uint16_t *>(a.v) + static_cast<int64_t>(token) * a.kv_row_stride + kv_head * kD;
+  uint16_t * kdst = const_cast<uint16_t *>(cache_row(reinterpret_cast<const uint16_t *>(c.k), c, seq, pos, kv_head));
+  uint16_t * vdst = const_cast<uint16_t *>(cache_row(reinterpret_cast<const uint16_t *>(c.v), c, seq, pos, kv_head));
+  for (int d = threadIdx.x; d < kD; d += blockDim.x) {
+    uint16_t kv = k[d];
     if (d < a.rotary_dim) {
       const int j = d < half ? d : d - half;
-      const float x0 = cuda::bf16_bits_to_float(k[h * kD + j]), x1 = cuda::bf16_bits_to_float(k[h * kD + j + half]);
+      const float x0 = cuda::bf16_bits_to_float(k[j]), x1 = cuda::bf16_bits_to_float(k[j + half]);
       const float r = d < half ? x0 * cos_s[j] - x1 * sin_s[j] : x1 * cos_s[j] + x0 * sin_s[j];
       kv = __bfloat16_as_ushort(__float2bfloat16_rn(r));
     }
     kdst[d] = kv;
-    vdst[d] = v[h * kD + d];
+    vdst[d] = v[d];
   }
 }
 
@@ -89,6 +95,35 @@ struct DecodeShared {
   float o[kWarps][kG][kD];           // per-warp partial outputs, merged at the end
   float m[kWarps][kG], l[kWarps][kG];
 };
+
+// Head `head` of sequence `seq` from its splits' records in the workspace, by one warp: lane s
+// weighs split s (max, sum), then each lane merges 4 output dims over the splits, several records'
+// loads in flight. Read through L2 (__ldcg): other thread blocks wrote the records.
+__device__ void merge_splits(const PagedDecodeArgs & a, int splits, int seq, int head) {
+  const int lane = threadIdx.x % 32;
+  const float * recs = a.workspace + (static_cast<int64_t>(seq) * a.n_heads + head) * splits * kRecord;
+  const float m = lane < splits ? __ldcg(recs + lane * kRecord + kD) : -INFINITY;
+  float mx = m;
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  // mx is finite: split 0 holds the sequence's first token. A split past the end has max -inf
+  // (weight 0) and zero o.
+  const float f = m == -INFINITY ? 0.f : exp2f(m - mx);
+  float sum = lane < splits ? __ldcg(recs + lane * kRecord + kD + 1) * f : 0.f;
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 8
+  for (int s = 0; s < splits; ++s) {
+    const float fs = __shfl_sync(0xffffffffu, f, s);
+    const float4 o = __ldcg(reinterpret_cast<const float4 *>(recs + s * kRecord) + lane);
+    acc.x = fmaf(o.x, fs, acc.x), acc.y = fmaf(o.y, fs, acc.y), acc.z = fmaf(o.z, fs, acc.z), acc.w = fmaf(o.w, fs, acc.w);
+  }
+  uint16_t * out = reinterpret_cast<uint16_t *>(a.out) + static_cast<int64_t>(seq) * a.out_row_stride + head * kD + lane * 4;
+  const float merged[4] = {acc.x, acc.y, acc.z, acc.w};
+#pragma unroll
+  for (int e = 0; e < 4; ++e) out[e] = __bfloat16_as_ushort(__float2bfloat16_rn(merged[e] / sum));
+}
 
 __global__ void __launch_bounds__(kThreads) paged_decode_kernel(PagedDecodeArgs a, int splits) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -222,29 +257,26 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(PagedDecodeArgs 
       a.out[static_cast<int64_t>(seq) * a.out_row_stride + head * kD + d] =
           __bfloat16_as_ushort(__float2bfloat16_rn(acc / sum));
     } else {
-      // workspace: [n_seqs, n_heads, splits] records of (o[128], max, sum)
-      float * rec = a.workspace + ((static_cast<int64_t>(seq) * a.n_heads + head) * splits + split) * (kD + 2);
+      float * rec = a.workspace + ((static_cast<int64_t>(seq) * a.n_heads + head) * splits + split) * kRecord;
       rec[d] = acc;
       if (d == 0) rec[kD] = mx, rec[kD + 1] = sum;
     }
   }
+  if (splits == 1 || a.split_counters == nullptr) return;
+  // The last block of this (sequence, kv head) to finish merges the splits of its 8 heads.
+  __shared__ bool last;
+  __threadfence();  // this block's records are visible device-wide before it is counted
+  __syncthreads();
+  unsigned * counter = a.split_counters + static_cast<int64_t>(seq) * a.cache.n_kv_heads + kv_head;
+  if (threadIdx.x == 0) last = atomicAdd(counter, 1u) == static_cast<unsigned>(splits) - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();  // and the other blocks' records are seen after their counts
+  merge_splits(a, splits, seq, kv_head * kG + warp);  // one warp per query head of the group
+  if (threadIdx.x == 0) *counter = 0u;  // ready for the next launch (graph replays reuse the counters)
 }
 
-__global__ void paged_decode_combine_kernel(PagedDecodeArgs a, int splits) {
-  const int head = blockIdx.x, seq = blockIdx.y, d = threadIdx.x;
-  const float * recs = a.workspace + (static_cast<int64_t>(seq) * a.n_heads + head) * splits * (kD + 2);
-  float mx = -INFINITY;
-  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, recs[s * (kD + 2) + kD]);
-  float sum = 0.f, acc = 0.f;
-  for (int s = 0; s < splits; ++s) {
-    const float * rec = recs + s * (kD + 2);
-    if (rec[kD] == -INFINITY) continue;  // a split past the sequence end
-    const float f = exp2f(rec[kD] - mx);
-    sum += rec[kD + 1] * f;
-    acc += rec[d] * f;
-  }
-  a.out[static_cast<int64_t>(seq) * a.out_row_stride + head * kD + d] = __bfloat16_as_ushort(__float2bfloat16_rn(acc / sum));
-}
+__global__ void paged_decode_combine_kernel(PagedDecodeArgs a, int splits) { merge_splits(a, splits, blockIdx.y, blockIdx.x); }
 
 int choose_splits(int n_seqs, int n_kv_heads, int max_seq_len) {
   const int by_length = (max_seq_len + kMinSplitTokens - 1) / kMinSplitTokens;
@@ -267,7 +299,7 @@ std::size_t paged_decode_workspace_bytes(int n_seqs, int n_heads, int max_seq_le
   if (n_seqs <= 0 || n_heads <= 0) return 0;
   if (splits <= 0) splits = choose_splits(n_seqs, std::max(1, n_heads / kG), max_seq_len);
   if (splits == 1) return 0;
-  return static_cast<std::size_t>(n_seqs) * n_heads * splits * (kD + 2) * sizeof(float);
+  return static_cast<std::size_t>(n_seqs) * n_heads * splits * kRecord * sizeof(float);
 }
 
 Status rope_append(const RopeAppendArgs & a, Stream stream) {
@@ -281,7 +313,7 @@ Status rope_append(const RopeAppendArgs & a, Stream stream) {
   M1_RETURN_IF_ERROR(cuda::require(a.q_row_stride >= static_cast<int64_t>(a.n_heads) * kD &&
                                        a.kv_row_stride >= static_cast<int64_t>(a.cache.n_kv_heads) * kD,
                                    kName, "row strides must cover all heads"));
-  rope_append_kernel<<<a.n_tokens, 256, 0, static_cast<cudaStream_t>(stream)>>>(a);
+  rope_append_kernel<<<dim3(a.n_tokens, a.cache.n_kv_heads), 256, 0, static_cast<cudaStream_t>(stream)>>>(a);
   M1_CUDA_STATUS(cudaGetLastError());
   return {};
 }
@@ -305,8 +337,8 @@ Status paged_decode(const PagedDecodeArgs & a, Stream stream) {
   M1_CUDA_STATUS(cudaFuncSetAttribute(paged_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   paged_decode_kernel<<<dim3(splits, a.cache.n_kv_heads, a.n_seqs), kThreads, kSmem, s>>>(a, splits);
   M1_CUDA_STATUS(cudaGetLastError());
-  if (splits > 1) {
-    paged_decode_combine_kernel<<<dim3(a.n_heads, a.n_seqs), kD, 0, s>>>(a, splits);
+  if (splits > 1 && a.split_counters == nullptr) {
+    paged_decode_combine_kernel<<<dim3(a.n_heads, a.n_seqs), 32, 0, s>>>(a, splits);
     M1_CUDA_STATUS(cudaGetLastError());
   }
   return {};

@@ -585,11 +585,17 @@ void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
   a.out = out;
   a.out_row_stride = kHeads * kD;
   a.workspace = ws;
-  double ms = median_ms([&](int) { check(gpu::paged_decode(a, nullptr)); }, reps);
+  unsigned * counters = device_alloc<unsigned>(size_t(batch) * kKv);
+  M1_CUDA_CHECK(cudaMemset(counters, 0, size_t(batch) * kKv * 4));
   const double bytes = double(batch) * ctx * kKv * kD * 2 * 2;
-  print_row("paged decode (softmax)", "batch " + std::to_string(batch) + " x " + std::to_string(ctx / 1024) + "K", ms,
-            fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
-  for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_lens, (void *)ws})
+  for (bool merged_in_kernel : {false, true}) {  // the combine kernel, then the model's way (split counters)
+    a.split_counters = merged_in_kernel ? counters : nullptr;
+    double ms = median_ms([&](int) { check(gpu::paged_decode(a, nullptr)); }, reps);
+    print_row(merged_in_kernel ? "paged decode, merged in" : "paged decode (softmax)",
+              "batch " + std::to_string(batch) + " x " + std::to_string(ctx / 1024) + "K", ms,
+              fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
+  }
+  for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_lens, (void *)ws, (void *)counters})
     M1_CUDA_CHECK(cudaFree(p));
 }
 
@@ -641,18 +647,22 @@ void bench_softmax_prefill(const Peaks & peaks, bool quick, int reps) {
   }
 }
 
-void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
-  bench_lightning_split(peaks, quick, reps);  // slice 64 and the 8-head rows (one GPU's share under 8-way TP)
-  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 32, reps);
-  bench_lightning_prefill(peaks, 8, 4096, 32, reps);
-  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 64, reps, kHeads, true);
-  bench_lightning_prefill(peaks, 8, 4096, 64, reps, kHeads, true);
-  bench_lightning_prefill(peaks, 1, 131072, 64, quick ? 3 : 10, kHeads, true);
-  for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
-  bench_softmax_prefill(peaks, quick, reps);
+// Paged softmax decode: a decode step's single sequence at 4K (the layer bench's) and 32K context,
+// then batches of 4K-token sequences.
+void bench_paged_decodes(const Peaks & peaks, int reps) {
+  bench_paged_decode(peaks, 1, 4096, reps);
   bench_paged_decode(peaks, 1, 32768, reps);
   bench_paged_decode(peaks, 16, 4096, reps);
   bench_paged_decode(peaks, 64, 4096, reps);
+}
+
+void bench_attention_and_elementwise(const Peaks & peaks, bool quick, int reps) {
+  bench_lightning_split(peaks, quick, reps);  // both kernels at slice 64, the 8-head rows (one GPU's share under 8-way TP)
+  for (int len : {4096, 32768}) bench_lightning_prefill(peaks, 1, len, 32, reps);
+  bench_lightning_prefill(peaks, 8, 4096, 32, reps);
+  for (int batch : {1, 16, 64}) bench_lightning_decode(peaks, batch, quick ? 20 : 200);
+  bench_softmax_prefill(peaks, quick, reps);
+  bench_paged_decodes(peaks, reps);
   bench_norms_and_activations(peaks, 16384, reps);
   bench_moe_routing(peaks, 16384, reps);
 }
@@ -693,6 +703,7 @@ void bench_gemv(const Peaks & peaks, int reps) {
 
 int main(int argc, char ** argv) {
   bool quick = false, moe_only = false, gemv_only = false, lightning_only = false, softmax_only = false;
+  bool decode_attention_only = false;
   std::vector<int> prefill_tokens = {4096, 32768};
   for (int i = 1; i < argc; ++i) {
     lightning_only |= std::strcmp(argv[i], "--lightning") == 0;  // the ceilings and lightning prefill only
@@ -700,6 +711,7 @@ int main(int argc, char ** argv) {
     moe_only |= std::strcmp(argv[i], "--moe") == 0;  // the ceilings and the MoE rows only
     gemv_only |= std::strcmp(argv[i], "--gemv") == 0;  // the ceilings and the decode GEMV rows only
     softmax_only |= std::strcmp(argv[i], "--softmax") == 0;  // the ceilings and the softmax prefill rows only
+    decode_attention_only |= std::strcmp(argv[i], "--paged-decode") == 0;  // the ceilings and the paged decode rows only
     // --moe-tokens N: the MoE prefill rows at N tokens only, no decode rows (for a profiler run)
     if (std::strcmp(argv[i], "--moe-tokens") == 0 && i + 1 < argc) {
       moe_only = true;
@@ -722,6 +734,10 @@ int main(int argc, char ** argv) {
   }
   if (softmax_only) {
     bench_softmax_prefill(peaks, quick, reps);
+    return 0;
+  }
+  if (decode_attention_only) {
+    bench_paged_decodes(peaks, 100);
     return 0;
   }
   if (!moe_only) bench_attention_and_elementwise(peaks, quick, reps);
