@@ -35,6 +35,28 @@ private:
   int device_ = -1;
 };
 
+// Page-locked host memory for a decode step's small transfers (the batch plan up, the logits down):
+// copies from and to it run asynchronously on a stream, where a pageable copy of the same bytes
+// stages through a driver buffer and holds the host. In a build without CUDA allocation fails.
+class PinnedHostBuffer {
+public:
+  PinnedHostBuffer() = default;
+  ~PinnedHostBuffer();
+  PinnedHostBuffer(PinnedHostBuffer && other) noexcept;
+  PinnedHostBuffer & operator=(PinnedHostBuffer && other) noexcept;
+  PinnedHostBuffer(const PinnedHostBuffer &) = delete;
+  PinnedHostBuffer & operator=(const PinnedHostBuffer &) = delete;
+
+  static Expected<PinnedHostBuffer> allocate(size_t n_bytes);
+
+  void * data() const { return data_; }
+  size_t size() const { return n_bytes_; }
+
+private:
+  void * data_ = nullptr;
+  size_t n_bytes_ = 0;
+};
+
 // Makes `device` the calling thread's current CUDA device (kernels launch there). Threads other
 // than the one that allocated some buffers call this before launching work on them.
 Status make_device_current(int device);

@@ -1,4 +1,5 @@
-// DeviceBuffer on the CUDA runtime: cudaMalloc on the chosen device, synchronous copies.
+// DeviceBuffer on the CUDA runtime: cudaMalloc on the chosen device, synchronous copies; and
+// PinnedHostBuffer: cudaMallocHost.
 #include "kernels/device_memory.h"
 
 #include <utility>
@@ -55,6 +56,29 @@ Status DeviceBuffer::download(void * host, size_t n_bytes) const {
   M1_CUDA_STATUS(cudaSetDevice(device_));
   M1_CUDA_STATUS(cudaMemcpy(host, data_, n_bytes, cudaMemcpyDeviceToHost));
   return {};
+}
+
+PinnedHostBuffer::~PinnedHostBuffer() {
+  if (data_ != nullptr) cudaFreeHost(data_);  // a failure here cannot be acted on
+}
+
+PinnedHostBuffer::PinnedHostBuffer(PinnedHostBuffer && other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), n_bytes_(std::exchange(other.n_bytes_, 0)) {}
+
+PinnedHostBuffer & PinnedHostBuffer::operator=(PinnedHostBuffer && other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) cudaFreeHost(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    n_bytes_ = std::exchange(other.n_bytes_, 0);
+  }
+  return *this;
+}
+
+Expected<PinnedHostBuffer> PinnedHostBuffer::allocate(size_t n_bytes) {
+  PinnedHostBuffer buffer;
+  M1_CUDA_STATUS(cudaMallocHost(&buffer.data_, n_bytes));
+  buffer.n_bytes_ = n_bytes;
+  return buffer;
 }
 
 Status make_device_current(int device) {

@@ -1,4 +1,4 @@
-// DeviceBuffer for builds without CUDA: nothing can be allocated.
+// DeviceBuffer and PinnedHostBuffer for builds without CUDA: nothing can be allocated.
 #include "kernels/device_memory.h"
 
 #include "m1_build_config.h"
@@ -15,6 +15,14 @@ Expected<DeviceBuffer> DeviceBuffer::allocate(int, size_t) {
 }
 Status DeviceBuffer::upload(const void *, size_t) { return Status::error("device memory: no buffer"); }
 Status DeviceBuffer::download(void *, size_t) const { return Status::error("device memory: no buffer"); }
+
+PinnedHostBuffer::~PinnedHostBuffer() = default;
+PinnedHostBuffer::PinnedHostBuffer(PinnedHostBuffer && other) noexcept = default;
+PinnedHostBuffer & PinnedHostBuffer::operator=(PinnedHostBuffer && other) noexcept = default;
+
+Expected<PinnedHostBuffer> PinnedHostBuffer::allocate(size_t) {
+  return Status::error(std::string("pinned host memory: built without CUDA (") + M1_CUDA_REASON + ")");
+}
 
 Status make_device_current(int) {
   return Status::error(std::string("device memory: built without CUDA (") + M1_CUDA_REASON + ")");

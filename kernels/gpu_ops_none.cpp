@@ -43,6 +43,7 @@ Status gemm_nt(const GemmArgs &, Stream) { return not_built("gemm_nt"); }
 Status copy_to_device(void *, const void *, std::size_t) { return not_built("copy_to_device"); }
 Status copy_to_host(void *, const void *, std::size_t) { return not_built("copy_to_host"); }
 Status copy_to_device_async(void *, const void *, std::size_t, Stream) { return not_built("copy_to_device_async"); }
+Status copy_to_host_async(void *, const void *, std::size_t, Stream) { return not_built("copy_to_host_async"); }
 Status copy_2d(void *, std::size_t, const void *, std::size_t, std::size_t, std::size_t, Stream) { return not_built("copy_2d"); }
 Status fill_zero(void *, std::size_t, Stream) { return not_built("fill_zero"); }
 Status fill_uniform(void *, std::int64_t, bool, std::uint64_t, float, float, Stream) { return not_built("fill_uniform"); }

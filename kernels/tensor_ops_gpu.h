@@ -16,6 +16,8 @@ Status copy_to_device(void * device_dst, const void * host_src, std::size_t n_by
 Status copy_to_host(void * host_dst, const void * device_src, std::size_t n_bytes);
 // Host -> device on `stream`; the host memory must stay valid until the stream reaches the copy.
 Status copy_to_device_async(void * device_dst, const void * host_src, std::size_t n_bytes, Stream stream);
+// Asynchronous on `stream` when host_dst is pinned (PinnedHostBuffer); synchronize before reading it.
+Status copy_to_host_async(void * host_dst, const void * device_src, std::size_t n_bytes, Stream stream);
 
 // height rows of width_bytes each, from src (rows src_pitch bytes apart) to dst (dst_pitch apart),
 // device to device.

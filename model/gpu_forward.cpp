@@ -12,6 +12,7 @@
 // fixtures; tests/reference/gpu_precision_model.py shows which store costs what.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -61,6 +62,32 @@ struct GpuModel::Workspace {
     buffer = std::move(grown).value();
     ++generation;
     return {};
+  }
+
+  // Pinned staging for the plan upload and the logits download, so that neither holds the host in
+  // a pageable copy (a decode step's fixed cost). Logits larger than kMaxPinnedLogits (long
+  // prefills asking for every row's logits) take the synchronous pageable path instead.
+  static constexpr size_t kMaxPinnedLogits = size_t(64) << 20;
+  kernels::PinnedHostBuffer plan_staging, logits_staging;
+  bool staging_in_flight = false;  // an async copy from or to the staging may still run
+  bool logits_staged = false;      // the last lm_head left its host rows in logits_staging
+
+  static Status ensure_pinned(kernels::PinnedHostBuffer & buffer, size_t n_bytes) {
+    if (buffer.size() >= n_bytes && buffer.data()) return {};
+    auto grown = kernels::PinnedHostBuffer::allocate(std::max<size_t>(2 * n_bytes, 4096));
+    if (!grown) return grown.status().with_context("gpu forward: pinned staging");
+    buffer = std::move(grown).value();
+    return {};
+  }
+
+  // The batch plan into `ints`, on the stream ahead of the kernels that read it.
+  Status upload_plan(const std::vector<int32_t> & host) {
+    if (staging_in_flight) M1_RETURN_IF_ERROR(gpu::synchronize(nullptr));  // an earlier forward failed midway
+    const size_t bytes = host.size() * 4;
+    M1_RETURN_IF_ERROR(ensure_pinned(plan_staging, bytes));
+    std::memcpy(plan_staging.data(), host.data(), bytes);
+    staging_in_flight = true;
+    return gpu::copy_to_device_async(ints.data(), plan_staging.data(), bytes, nullptr);
   }
 };
 
@@ -444,16 +471,41 @@ Status lm_head(const Run & r, std::span<const GpuSequenceInput> batch, std::vect
   M1_RETURN_IF_ERROR(gpu::gemm_nt(head, nullptr));
   int row = 0;
   ws.logit_row.assign(batch.size(), 0);
+  bool host_rows = false;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    ws.logit_row[s] = row;
+    row += logits[s].n_rows;
+    host_rows |= logits[s].n_rows > 0 && !batch[s].logits_on_device;
+  }
+  const size_t bytes = size_t(R) * V * 4;
+  if (host_rows && bytes <= GpuModel::Workspace::kMaxPinnedLogits) {  // all rows at once; split after the sync
+    M1_RETURN_IF_ERROR(GpuModel::Workspace::ensure_pinned(ws.logits_staging, bytes));
+    ws.staging_in_flight = ws.logits_staged = true;
+    return gpu::copy_to_host_async(ws.logits_staging.data(), ws.logits.data(), bytes, nullptr);
+  }
   for (size_t s = 0; s < batch.size(); ++s) {
     SequenceLogits & out = logits[s];
-    ws.logit_row[s] = row;
     if (out.n_rows > 0 && !batch[s].logits_on_device) {
       out.values.resize(size_t(out.n_rows) * V);
-      M1_RETURN_IF_ERROR(gpu::copy_to_host(out.values.data(), f32(ws.logits) + int64_t(row) * V, out.values.size() * 4));
+      M1_RETURN_IF_ERROR(gpu::copy_to_host(out.values.data(), f32(ws.logits) + int64_t(ws.logit_row[s]) * V,
+                                           out.values.size() * 4));
     }
-    row += out.n_rows;
   }
   return {};
+}
+
+// After the stream's sync: the host rows lm_head staged, into each sequence's logits.
+void take_staged_logits(GpuModel::Workspace & ws, std::span<const GpuSequenceInput> batch,
+                        std::vector<SequenceLogits> & logits) {
+  if (!ws.logits_staged) return;
+  ws.logits_staged = false;
+  const float * staged = static_cast<const float *>(ws.logits_staging.data());
+  for (size_t s = 0; s < batch.size(); ++s) {
+    SequenceLogits & out = logits[s];
+    if (out.n_rows == 0 || batch[s].logits_on_device) continue;
+    const float * first = staged + size_t(ws.logit_row[s]) * out.vocab;
+    out.values.assign(first, first + size_t(out.n_rows) * out.vocab);
+  }
 }
 
 }  // namespace
@@ -492,7 +544,7 @@ Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSeque
   plan.moe_per_expert = plan.n_rows >= options_.moe_per_expert_min_tokens && !(plan.decode && options_.cuda_graphs);
   if (plan.n_rows > 0) {
     M1_RETURN_IF_ERROR(ensure_workspace(*ws_, config_, weights_.geometry, plan));
-    M1_RETURN_IF_ERROR(gpu::copy_to_device(ws_->ints.data(), plan.host.data(), plan.host.size() * 4));
+    M1_RETURN_IF_ERROR(ws_->upload_plan(plan.host));
     plan.dev = i32(ws_->ints);
     const Run run{config_, weights_, *ws_, plan};
     const size_t layer_floats = size_t(options_.max_sequences) * weights_.geometry.heads * 128 * 128;
@@ -500,6 +552,8 @@ Expected<std::vector<SequenceLogits>> GpuModel::forward(std::span<const GpuSeque
     M1_RETURN_IF_ERROR(run_decoder(run, memory, options_.cuda_graphs));
     M1_RETURN_IF_ERROR(lm_head(run, batch, logits));
     M1_RETURN_IF_ERROR(gpu::synchronize(nullptr));
+    ws_->staging_in_flight = false;
+    take_staged_logits(*ws_, batch, logits);
   }
   for (const GpuSequenceInput & in : batch) in.memory->n_tokens_ += int64_t(in.tokens.size());
   return logits;

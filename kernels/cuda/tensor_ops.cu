@@ -65,6 +65,12 @@ Status copy_to_device_async(void * dst, const void * src, std::size_t n_bytes, S
   return {};
 }
 
+Status copy_to_host_async(void * dst, const void * src, std::size_t n_bytes, Stream stream) {
+  if (n_bytes == 0) return {};
+  M1_CUDA_STATUS(cudaMemcpyAsync(dst, src, n_bytes, cudaMemcpyDeviceToHost, as_cuda(stream)));
+  return {};
+}
+
 Status copy_2d(void * dst, std::size_t dst_pitch, const void * src, std::size_t src_pitch, std::size_t width_bytes,
                std::size_t height, Stream stream) {
   if (width_bytes == 0 || height == 0) return {};

@@ -11,7 +11,7 @@
 //   - "per layer": a two-layer model's step minus the one-layer model's, i.e. what each further
 //     layer adds, over one layer's bytes: what a layer costs inside a full model's step, where that
 //     fixed cost is paid once for all of M1's 80 layers.
-//   m1_gpu_layer_bench [--context 4096] [--steps 30] [--kind lightning|softmax] [--one-layer]
+//   m1_gpu_layer_bench [--context 4096] [--steps 100] [--kind lightning|softmax] [--one-layer]
 // (--kind: that layer kind only; --one-layer: no two-layer model, no "per layer" rows: for profilers)
 #include <algorithm>
 #include <array>
@@ -147,7 +147,7 @@ void print_row(const char * layer, const char * what, int batch, int context, do
 }  // namespace
 
 int main(int argc, char ** argv) {
-  int context = 4096, steps = 30;
+  int context = 4096, steps = 100;
   bool one_layer_only = false;
   std::string only_kind;
   for (int i = 1; i < argc; ++i) {
