@@ -9,6 +9,10 @@
 // Operand roundings (the error budget the tests use): S is read as bf16 for q S; the decayed
 // scores lambda^(i-j) q.k and the decayed keys lambda^(m-1-j) k are rounded to bf16; o is stored
 // as bf16. S itself accumulates in fp32 and leaves the call in fp32.
+// This file also holds the launcher (lightning_prefill, at the end) and the sequence split's
+// chunk-state pass and scan. The launcher runs the wgmma kernel (lightning_prefill_wgmma.cu, same
+// math and roundings, 1.7x faster on an H100) at value slice 64, and this mma.sync kernel at value
+// slice 32 or when pinned.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -109,6 +109,26 @@ __device__ void produce(const PrefillParams & p, __nv_bfloat16 * ring, const Bar
   mbarrier_arrive(&bar.full[(n_blocks - 1) % kStages]);
 }
 
+// A warp's 16 output rows (accumulator layout) as bf16 into rows [0, n_rows) of `out`: through its
+// staging rows, so that the global stores are 16 bytes wide.
+__device__ __forceinline__ void store_rows(const float (&o)[8][4], __nv_bfloat16 * staging, __nv_bfloat16 * out,
+                                           int64_t out_row_stride, int n_rows, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt) {
+    *reinterpret_cast<uint32_t *>(staging + g * kStageStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][0], o[nt][1]);
+    *reinterpret_cast<uint32_t *>(staging + (g + 8) * kStageStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][2], o[nt][3]);
+  }
+  __syncwarp();
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int idx = lane + 32 * i, r = idx / 8, c = idx % 8;
+    if (r < n_rows)
+      *reinterpret_cast<uint4 *>(out + r * out_row_stride + c * 8) = *reinterpret_cast<const uint4 *>(staging + r * kStageStride + c * 8);
+  }
+  __syncwarp();  // the staging rows are rewritten next block
+}
+
 // Output warpgroup: rows 16 * warp .. + 15 of each block.
 __device__ void compute_outputs(const PrefillParams & p, const __nv_bfloat16 * ring, const __nv_bfloat16 * s_bufs,
                                 __nv_bfloat16 * staging, const Barriers & bar, int64_t base, int len, int n_blocks,
@@ -172,23 +192,9 @@ __device__ void compute_outputs(const PrefillParams & p, const __nv_bfloat16 * r
     cuda::wgmma_fence_operand(o);
     if (lane == 0) mbarrier_arrive(&bar.empty[s]);
 
-    // through this warp's staging rows into 16-byte stores of the rows inside the span
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      *reinterpret_cast<uint32_t *>(my_staging + g * kStageStride + nt * 8 + 2 * t) = pack_bf16x2(o[nt][0], o[nt][1]);
-      *reinterpret_cast<uint32_t *>(my_staging + (g + 8) * kStageStride + nt * 8 + 2 * t) =
-          pack_bf16x2(o[nt][2], o[nt][3]);
-    }
-    __syncwarp();
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int idx = lane + 32 * i, r = idx / 8, c = idx % 8;
-      const int tok = b * kBlock + warp * 16 + r;
-      if (tok < len)
-        *reinterpret_cast<uint4 *>(p.out + (base + tok) * p.out_row_stride + head * kD + slice * kDV + c * 8) =
-            *reinterpret_cast<const uint4 *>(my_staging + r * kStageStride + c * 8);
-    }
-    __syncwarp();  // the staging rows are rewritten next block
+    // this warp's 16 rows of the block (those inside the span) into out, through its staging rows
+    __nv_bfloat16 * out = p.out + (base + b * kBlock + warp * 16) * p.out_row_stride + head * kD + slice * kDV;
+    store_rows(o, my_staging, out, p.out_row_stride, len - (b * kBlock + warp * 16), lane);
   }
 }
 
@@ -209,29 +215,80 @@ __device__ __forceinline__ void store_state_bf16(const float (&s)[2][8][4], __nv
   }
 }
 
-// State warpgroup: warp w holds key rows 16 w .. + 15 of each m64 half of S[:, slice] (fp32).
-__device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, const Barriers & bar,
-                            const PrefillSpan & span, int n_blocks, float neg_log2_lambda) {
-  const int w = threadIdx.x / 32 - 4, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-  float s[2][8][4];
+// The state warpgroup's fp32 S[:, slice] in the accumulator layout of its two m64 halves: warp w,
+// lane (g, t) holds s[h][j] = rows (key dims) 64 h + 16 w + g (+ 8), columns 8 j + 2 t (+ 1).
+using StateFragments = float[2][8][4];
+
+__device__ __forceinline__ void read_state(StateFragments & s, const float * from, int w, int g, int t) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int key = h * 64 + w * 16 + g;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const float2 lo = *reinterpret_cast<const float2 *>(span.init + key * kD + j * 8 + 2 * t);
-      const float2 hi = *reinterpret_cast<const float2 *>(span.init + (key + 8) * kD + j * 8 + 2 * t);
+      const float2 lo = *reinterpret_cast<const float2 *>(from + key * kD + j * 8 + 2 * t);
+      const float2 hi = *reinterpret_cast<const float2 *>(from + (key + 8) * kD + j * 8 + 2 * t);
       s[h][j][0] = lo.x, s[h][j][1] = lo.y, s[h][j][2] = hi.x, s[h][j][3] = hi.y;
     }
   }
-  store_state_bf16(s, s_bufs, w, lane);
-  cuda::fence_proxy_async();
-  __syncwarp();
-  if (lane == 0) mbarrier_arrive(&bar.s_full[0]);
+}
 
-  // lambda^(63 - j) for this thread's key tokens j of a full block (A fragment k columns 2t, 2t+1,
-  // 2t+8, 2t+9 of key step kk)
-  float decay_full[4][4];
+__device__ __forceinline__ void write_state(const StateFragments & s, float * to, int w, int g, int t) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int key = h * 64 + w * 16 + g;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      *reinterpret_cast<float2 *>(to + key * kD + j * 8 + 2 * t) = make_float2(s[h][j][0], s[h][j][1]);
+      *reinterpret_cast<float2 *>(to + (key + 8) * kD + j * 8 + 2 * t) = make_float2(s[h][j][2], s[h][j][3]);
+    }
+  }
+}
+
+// The A operand of the state update, (decayed K)^T: rows = key dims 64 h + 16 w .., columns = the
+// block's tokens 16 kk .., loaded transposed from the K tile and scaled by lambda^(m-1-j) for token j
+// (decay_full: the factors of a full block; a short last block computes its own).
+__device__ __forceinline__ void decayed_keys(uint32_t (&a)[2][4][4], const __nv_bfloat16 * k_tile,
+                                             const float (&decay_full)[4][4], int m, float neg_log2_lambda, int w,
+                                             int lane) {
+  const int t = lane & 3;
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const int r = kk * 16 + (lane & 7) + (lane >> 4) * 8;
+      const int c = w * 16 + ((lane >> 3) & 1) * 8;
+      cuda::ldmatrix_x4_trans(a[h][kk], k_tile + h * kPanel + swizzled(r, c));
+      float dk[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int j = kk * 16 + 2 * t + (e & 1) + (e >> 1) * 8;
+        dk[e] = m == kBlock ? decay_full[kk][e] : (j < m ? exp2f(-neg_log2_lambda * (m - 1 - j)) : 0.f);
+      }
+      a[h][kk][0] = cuda::scale_bf16x2(a[h][kk][0], dk[0], dk[1]);
+      a[h][kk][1] = cuda::scale_bf16x2(a[h][kk][1], dk[0], dk[1]);
+      a[h][kk][2] = cuda::scale_bf16x2(a[h][kk][2], dk[2], dk[3]);
+      a[h][kk][3] = cuda::scale_bf16x2(a[h][kk][3], dk[2], dk[3]);
+    }
+}
+
+// S as bf16 into buffer `to` for the outputs, then tells them (s_full).
+__device__ __forceinline__ void publish_state(const StateFragments & s, __nv_bfloat16 * to, uint64_t * s_full, int w,
+                                              int lane) {
+  store_state_bf16(s, to, w, lane);
+  cuda::fence_proxy_async();  // wgmma (async proxy) reads it after the mbarrier
+  __syncwarp();
+  if (lane == 0) mbarrier_arrive(s_full);
+}
+
+// State warpgroup: S = lambda^m S + (decayed K)^T V per block; S_(b+1) goes to buffer (b+1) % 2 once
+// the outputs are done with S_(b-1) there.
+__device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, const Barriers & bar,
+                            const PrefillSpan & span, int n_blocks, float neg_log2_lambda) {
+  const int w = threadIdx.x / 32 - 4, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  StateFragments s;
+  read_state(s, span.init, w, g, t);
+  publish_state(s, s_bufs, &bar.s_full[0], w, lane);
+  float decay_full[4][4];  // lambda^(63 - j) for this thread's A columns j of a full block
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
 #pragma unroll
@@ -244,26 +301,8 @@ __device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, 
     const __nv_bfloat16 * stage = ring + st * kStageElems;
     const int m = min(kBlock, span.len - b * kBlock);  // tokens of this block (the last may be short)
     mbarrier_wait(&bar.full[st], (b / kStages) & 1);
-    // A = (decayed K)^T: rows = key dims 64 h + 16 w .., columns = tokens 16 kk ..
     uint32_t a[2][4][4];
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        const int r = kk * 16 + (lane & 7) + (lane >> 4) * 8;
-        const int c = w * 16 + ((lane >> 3) & 1) * 8;
-        cuda::ldmatrix_x4_trans(a[h][kk], stage + kK + h * kPanel + swizzled(r, c));
-        float dk[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int j = kk * 16 + 2 * t + (e & 1) + (e >> 1) * 8;
-          dk[e] = m == kBlock ? decay_full[kk][e] : (j < m ? exp2f(-neg_log2_lambda * (m - 1 - j)) : 0.f);
-        }
-        a[h][kk][0] = cuda::scale_bf16x2(a[h][kk][0], dk[0], dk[1]);
-        a[h][kk][1] = cuda::scale_bf16x2(a[h][kk][1], dk[0], dk[1]);
-        a[h][kk][2] = cuda::scale_bf16x2(a[h][kk][2], dk[2], dk[3]);
-        a[h][kk][3] = cuda::scale_bf16x2(a[h][kk][3], dk[2], dk[3]);
-      }
+    decayed_keys(a, stage + kK, decay_full, m, neg_log2_lambda, w, lane);
     const float fm = m == kBlock ? decay_block : exp2f(-neg_log2_lambda * m);
 #pragma unroll
     for (int h = 0; h < 2; ++h)
@@ -284,25 +323,13 @@ __device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, 
     cuda::wgmma_fence_operand(s[0]);
     cuda::wgmma_fence_operand(s[1]);
     if (lane == 0) mbarrier_arrive(&bar.empty[st]);
-    if (b + 1 < n_blocks) {  // S_(b+1) for the outputs, once they are done with S_(b-1) in that buffer
+    if (b + 1 < n_blocks) {
       const int nb = (b + 1) & 1;
       if (b >= 1) mbarrier_wait(&bar.s_empty[nb], ((b + 1) / 2 - 1) & 1);
-      store_state_bf16(s, s_bufs + nb * kSElems, w, lane);
-      cuda::fence_proxy_async();
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(&bar.s_full[nb]);
+      publish_state(s, s_bufs + nb * kSElems, &bar.s_full[nb], w, lane);
     }
   }
-  if (!span.write_state) return;  // a chunk before the last: the slot belongs to the last chunk
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int key = h * 64 + w * 16 + g;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      *reinterpret_cast<float2 *>(span.state + key * kD + j * 8 + 2 * t) = make_float2(s[h][j][0], s[h][j][1]);
-      *reinterpret_cast<float2 *>(span.state + (key + 8) * kD + j * 8 + 2 * t) = make_float2(s[h][j][2], s[h][j][3]);
-    }
-  }
+  if (span.write_state) write_state(s, span.state, w, g, t);  // else a chunk before the last: the slot is the last chunk's
 }
 
 __global__ void __launch_bounds__(kThreads, 1) lightning_prefill_wgmma_kernel(PrefillParams p) {
