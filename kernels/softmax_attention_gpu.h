@@ -56,9 +56,8 @@ struct PagedDecodeArgs {
   std::int64_t out_row_stride = 0;
   float * workspace = nullptr;               // paged_decode_workspace_bytes(...) bytes, or nullptr if that is 0
   int splits = 0;                            // parts of each sequence; 0 = the launcher's choice
-  // Optional, device [n_seqs * cache.n_kv_heads], zero before the call and left zero by it: with
-  // them the last thread block of a (sequence, kv head) to finish merges the splits, without them a
-  // second kernel does (one launch more per decode step).
+  // With the workspace (a split decode): device [n_seqs * cache.n_kv_heads], zero before the call
+  // and left zero by it. The last thread block of a (sequence, kv head) to finish merges its splits.
   unsigned * split_counters = nullptr;
   float q_scale = 1.0f;                      // scores scaled by q_scale / sqrt(128) (sqrt(128 / d) for a
                                              // head of d < 128 padded to 128 gives 1 / sqrt(d))

@@ -237,10 +237,7 @@ __device__ __forceinline__ void state_block_update(float (&s)[2][DV / 8][4], con
     for (int mt = 0; mt < 2; ++mt) {
       ldmatrix_x4_trans(a[mt], ks + (kt * 16 + (lane & 7) + (lane >> 4) * 8) * kQkStride + warp * 32 + mt * 16 +
                                    ((lane >> 3) & 1) * 8);
-      a[mt][0] = cuda::scale_bf16x2(a[mt][0], dk[0], dk[1]);
-      a[mt][1] = cuda::scale_bf16x2(a[mt][1], dk[0], dk[1]);
-      a[mt][2] = cuda::scale_bf16x2(a[mt][2], dk[2], dk[3]);
-      a[mt][3] = cuda::scale_bf16x2(a[mt][3], dk[2], dk[3]);
+      scale_key_fragment(a[mt], dk);
     }
 #pragma unroll
     for (int np = 0; np < DV / 16; ++np) {  // each V fragment serves both key-row tiles
@@ -265,16 +262,7 @@ __device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat1
   using L = PrefillLayout<DV>;
   const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
   float s[2][DV / 8][4];
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    int row = warp * 32 + mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < DV / 8; ++nt) {
-      float2 lo = *reinterpret_cast<const float2 *>(init + row * kD + nt * 8 + 2 * t);
-      float2 hi = *reinterpret_cast<const float2 *>(init + (row + 8) * kD + nt * 8 + 2 * t);
-      s[mt][nt][0] = lo.x, s[mt][nt][1] = lo.y, s[mt][nt][2] = hi.x, s[mt][nt][3] = hi.y;
-    }
-  }
+  load_state_fragments(s, init, warp * 32 + g, 16, t);
   store_state_bf16<DV>(s, smem + 4 * L::kQkTile + 2 * L::kVTile, warp, g, t);
 
   for (int b = 0; b < n_blocks; ++b) {
@@ -285,17 +273,7 @@ __device__ __forceinline__ void state_warp(const PrefillParams & p, __nv_bfloat1
     state_block_update<DV>(s, ks, vs, powers, min(kBlock, len - b * kBlock), warp);
     if (b + 1 < n_blocks) store_state_bf16<DV>(s, smem + 4 * L::kQkTile + 2 * L::kVTile + (cur ^ 1) * L::kSTile, warp, g, t);
   }
-  if (!write_state) return;  // a chunk before the last: the state slot belongs to the last chunk
-
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    int row = warp * 32 + mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < DV / 8; ++nt) {
-      *reinterpret_cast<float2 *>(state + row * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][0], s[mt][nt][1]);
-      *reinterpret_cast<float2 *>(state + (row + 8) * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][2], s[mt][nt][3]);
-    }
-  }
+  if (write_state) store_state_fragments(s, state, warp * 32 + g, 16, t);  // else the slot is the last chunk's
 }
 
 // Two warp roles with separate register sets: warps 0-3 compute outputs, warps 4-7 carry the
@@ -374,15 +352,7 @@ __global__ void __launch_bounds__(kChunkStateThreads) lightning_chunk_state_kern
     state_block_update<DV>(s, ks + cur * L::kQkTile, vs + cur * L::kVTile, powers, kBlock, warp);
   }
   float * out = chunk_states + ((static_cast<int64_t>(blockIdx.z) + 1) * p.n_heads + head) * kD * kD + slice * DV;
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt) {
-    int row = warp * 32 + mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < DV / 8; ++nt) {
-      *reinterpret_cast<float2 *>(out + row * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][0], s[mt][nt][1]);
-      *reinterpret_cast<float2 *>(out + (row + 8) * kD + nt * 8 + 2 * t) = make_float2(s[mt][nt][2], s[mt][nt][3]);
-    }
-  }
+  store_state_fragments(s, out, warp * 32 + g, 16, t);
 }
 
 // The sequence split, pass 2, one thread per state element of (sequence, head): entry 0 = a copy

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "common/status.h"
+#include "kernels/cuda/mma.cuh"
 
 namespace m1::kernels::gpu {
 
@@ -64,6 +65,48 @@ __device__ __forceinline__ PrefillSpan prefill_span(const PrefillParams & p, int
                                                (static_cast<int64_t>(blockIdx.z) * p.sub_chunks * p.n_heads + head) * kD * kD +
                                                slice * dv;
   return {seq_base + first, len, init, state, first + len == seq_len};
+}
+
+// A thread's fp32 fragments of S[:, slice] in the accumulator layout both kernels use (mma.sync C,
+// wgmma D): fragment i holds key rows row0 + i * row_step and that + 8 (row0 includes the lane's
+// g), value columns 8 j + 2 t and + 1; rows of `state` are 128 floats apart.
+template <int kTiles, int kCols>
+__device__ __forceinline__ void load_state_fragments(float (&s)[kTiles][kCols][4], const float * state, int row0,
+                                                     int row_step, int t) {
+#pragma unroll
+  for (int i = 0; i < kTiles; ++i) {
+    const int row = row0 + i * row_step;
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) {
+      const float2 lo = *reinterpret_cast<const float2 *>(state + row * 128 + j * 8 + 2 * t);
+      const float2 hi = *reinterpret_cast<const float2 *>(state + (row + 8) * 128 + j * 8 + 2 * t);
+      s[i][j][0] = lo.x, s[i][j][1] = lo.y, s[i][j][2] = hi.x, s[i][j][3] = hi.y;
+    }
+  }
+}
+
+template <int kTiles, int kCols>
+__device__ __forceinline__ void store_state_fragments(const float (&s)[kTiles][kCols][4], float * state, int row0,
+                                                      int row_step, int t) {
+#pragma unroll
+  for (int i = 0; i < kTiles; ++i) {
+    const int row = row0 + i * row_step;
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) {
+      *reinterpret_cast<float2 *>(state + row * 128 + j * 8 + 2 * t) = make_float2(s[i][j][0], s[i][j][1]);
+      *reinterpret_cast<float2 *>(state + (row + 8) * 128 + j * 8 + 2 * t) = make_float2(s[i][j][2], s[i][j][3]);
+    }
+  }
+}
+
+// The state update's A operand K^T, one m16 x k16 fragment as ldmatrix.trans gives it (a0, a1:
+// tokens 2t, 2t + 1 of the key step; a2, a3: tokens 2t + 8, 2t + 9), scaled by those tokens' decay
+// factors dk and rounded to bf16 once.
+__device__ __forceinline__ void scale_key_fragment(uint32_t (&a)[4], const float (&dk)[4]) {
+  a[0] = cuda::scale_bf16x2(a[0], dk[0], dk[1]);
+  a[1] = cuda::scale_bf16x2(a[1], dk[0], dk[1]);
+  a[2] = cuda::scale_bf16x2(a[2], dk[2], dk[3]);
+  a[3] = cuda::scale_bf16x2(a[3], dk[2], dk[3]);
 }
 
 // The wgmma kernel: value slice 64, grid (2, n_heads, n_seqs * p.max_chunks).

@@ -219,31 +219,6 @@ __device__ __forceinline__ void store_state_bf16(const float (&s)[2][8][4], __nv
 // lane (g, t) holds s[h][j] = rows (key dims) 64 h + 16 w + g (+ 8), columns 8 j + 2 t (+ 1).
 using StateFragments = float[2][8][4];
 
-__device__ __forceinline__ void read_state(StateFragments & s, const float * from, int w, int g, int t) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int key = h * 64 + w * 16 + g;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float2 lo = *reinterpret_cast<const float2 *>(from + key * kD + j * 8 + 2 * t);
-      const float2 hi = *reinterpret_cast<const float2 *>(from + (key + 8) * kD + j * 8 + 2 * t);
-      s[h][j][0] = lo.x, s[h][j][1] = lo.y, s[h][j][2] = hi.x, s[h][j][3] = hi.y;
-    }
-  }
-}
-
-__device__ __forceinline__ void write_state(const StateFragments & s, float * to, int w, int g, int t) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int key = h * 64 + w * 16 + g;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      *reinterpret_cast<float2 *>(to + key * kD + j * 8 + 2 * t) = make_float2(s[h][j][0], s[h][j][1]);
-      *reinterpret_cast<float2 *>(to + (key + 8) * kD + j * 8 + 2 * t) = make_float2(s[h][j][2], s[h][j][3]);
-    }
-  }
-}
-
 // The A operand of the state update, (decayed K)^T: rows = key dims 64 h + 16 w .., columns = the
 // block's tokens 16 kk .., loaded transposed from the K tile and scaled by lambda^(m-1-j) for token j
 // (decay_full: the factors of a full block; a short last block computes its own).
@@ -264,10 +239,7 @@ __device__ __forceinline__ void decayed_keys(uint32_t (&a)[2][4][4], const __nv_
         const int j = kk * 16 + 2 * t + (e & 1) + (e >> 1) * 8;
         dk[e] = m == kBlock ? decay_full[kk][e] : (j < m ? exp2f(-neg_log2_lambda * (m - 1 - j)) : 0.f);
       }
-      a[h][kk][0] = cuda::scale_bf16x2(a[h][kk][0], dk[0], dk[1]);
-      a[h][kk][1] = cuda::scale_bf16x2(a[h][kk][1], dk[0], dk[1]);
-      a[h][kk][2] = cuda::scale_bf16x2(a[h][kk][2], dk[2], dk[3]);
-      a[h][kk][3] = cuda::scale_bf16x2(a[h][kk][3], dk[2], dk[3]);
+      scale_key_fragment(a[h][kk], dk);
     }
 }
 
@@ -286,7 +258,7 @@ __device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, 
                             const PrefillSpan & span, int n_blocks, float neg_log2_lambda) {
   const int w = threadIdx.x / 32 - 4, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
   StateFragments s;
-  read_state(s, span.init, w, g, t);
+  load_state_fragments(s, span.init, w * 16 + g, 64, t);
   publish_state(s, s_bufs, &bar.s_full[0], w, lane);
   float decay_full[4][4];  // lambda^(63 - j) for this thread's A columns j of a full block
 #pragma unroll
@@ -329,7 +301,7 @@ __device__ void carry_state(const __nv_bfloat16 * ring, __nv_bfloat16 * s_bufs, 
       publish_state(s, s_bufs + nb * kSElems, &bar.s_full[nb], w, lane);
     }
   }
-  if (span.write_state) write_state(s, span.state, w, g, t);  // else a chunk before the last: the slot is the last chunk's
+  if (span.write_state) store_state_fragments(s, span.state, w * 16 + g, 64, t);  // else the slot is the last chunk's
 }
 
 __global__ void __launch_bounds__(kThreads, 1) lightning_prefill_wgmma_kernel(PrefillParams p) {

@@ -204,15 +204,9 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_tensor_kernel(TensorPara
 
 constexpr int kStreamWarps = 8, kStreamRows = 8, kStreamUnroll = 4;
 // Warps sharing one weight row (or gate/up pair): each streams a contiguous 1/kStreamSplit of k and
-// their fp32 partial sums meet in shared memory, added in split order (deterministic). 1 is one warp
-// per row, the kernel as it was before the split (same loads, sums and stores). 2 is chosen by
-// reasoning, to be measured against 1 and 4: with one warp per row a warp streams 24 KB (up: gate +
-// up rows at k 6144) or 18 KB (down, k 9216), so blocks live long and the tail, once the SMs run out
-// of blocks, is long (81% of copy at batch 1, H100), while the dense GEMV, whose warps stream 12 KB,
-// reaches 96% on a large matrix. 2 brings the warps to 12 / 9 KB, the GEMV's size, and keeps a lane's
-// loads in full kStreamUnroll rounds at k 6144 (12 loads per row: 3 rounds; 4 would leave 6: a full
-// round and a half-empty one, fewer bytes in flight), and pays a block's fixed cost (expert lookup,
-// the partial-sum barrier) over twice the bytes that 4 would.
+// their fp32 partial sums meet in shared memory, added in split order (deterministic). Measured on
+// an H100 (BENCHMARKS.md), split 1 / 2 / 4: batch 1 (2 experts) 81 / 82 / 81% of copy, batch 16
+// 101 / 99 / 97%, batch 64 (32 experts) 69 / 79 / 81%.
 constexpr int kStreamSplit = 2;
 constexpr int kStreamRowsPerBlock = kStreamWarps / kStreamSplit;  // weight rows (or pairs) per block
 static_assert(kStreamWarps % kStreamSplit == 0, "the warps of a row must all be in one block");
@@ -310,41 +304,29 @@ __global__ void __launch_bounds__(kStreamWarps * 32, 3) moe_gemm_streaming_kerne
         if constexpr (kSwiglu) u[r] += __shfl_xor_sync(0xffffffffu, u[r], o);
       }
     }
-    if constexpr (kStreamSplit == 1) {
-      if (lane == 0) {
+    // Partial sums [gate / up][warp][row of the pass], two buffers by pass parity: a pass writes
+    // one while the previous pass's sums may still be read from the other, and the barrier of the
+    // pass between orders each buffer's reuse after its reads. The barrier is the row's own (named
+    // barrier 1 + row, its kStreamSplit warps), so rows never wait for each other.
+    __shared__ float partial[2][kSwiglu ? 2 : 1][kStreamWarps][kStreamRows];
+    float(&p)[kSwiglu ? 2 : 1][kStreamWarps][kStreamRows] = partial[((r0 - begin) / kStreamRows) & 1];
+    if (lane == 0) {
 #pragma unroll
-        for (int r = 0; r < kStreamRows; ++r) {
-          if (r >= nr) break;
-          float v = g[r];
-          if constexpr (kSwiglu) v = swiglu_value(g[r], u[r]);
-          reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + r) * a.out_stride + j] = __float2bfloat16_rn(v);
-        }
+      for (int r = 0; r < kStreamRows; ++r) {
+        p[0][warp][r] = g[r];
+        if constexpr (kSwiglu) p[1][warp][r] = u[r];
       }
-    } else {
-      // Partial sums [gate / up][warp][row of the pass], two buffers by pass parity: a pass writes
-      // one while the previous pass's sums may still be read from the other, and the barrier of the
-      // pass between orders each buffer's reuse after its reads. The barrier is the row's own
-      // (named barrier 1 + row, its kStreamSplit warps), so rows never wait for each other.
-      __shared__ float partial[2][kSwiglu ? 2 : 1][kStreamWarps][kStreamRows];
-      float(&p)[kSwiglu ? 2 : 1][kStreamWarps][kStreamRows] = partial[((r0 - begin) / kStreamRows) & 1];
-      if (lane == 0) {
+    }
+    row_barrier(1 + warp / kStreamSplit);
+    if (split == 0 && lane < nr) {  // lane r finishes row r0 + r of the pass
+      float gs = p[0][warp][lane], us = kSwiglu ? p[kSwiglu ? 1 : 0][warp][lane] : 0.f;
 #pragma unroll
-        for (int r = 0; r < kStreamRows; ++r) {
-          p[0][warp][r] = g[r];
-          if constexpr (kSwiglu) p[1][warp][r] = u[r];
-        }
+      for (int s = 1; s < kStreamSplit; ++s) {
+        gs += p[0][warp + s][lane];
+        if constexpr (kSwiglu) us += p[1][warp + s][lane];
       }
-      row_barrier(1 + warp / kStreamSplit);
-      if (split == 0 && lane < nr) {  // lane r finishes row r0 + r of the pass
-        float gs = p[0][warp][lane], us = kSwiglu ? p[kSwiglu ? 1 : 0][warp][lane] : 0.f;
-#pragma unroll
-        for (int s = 1; s < kStreamSplit; ++s) {
-          gs += p[0][warp + s][lane];
-          if constexpr (kSwiglu) us += p[1][warp + s][lane];
-        }
-        const float v = kSwiglu ? swiglu_value(gs, us) : gs;
-        reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + lane) * a.out_stride + j] = __float2bfloat16_rn(v);
-      }
+      const float v = kSwiglu ? swiglu_value(gs, us) : gs;
+      reinterpret_cast<__nv_bfloat16 *>(a.out)[int64_t(r0 + lane) * a.out_stride + j] = __float2bfloat16_rn(v);
     }
   }
 }

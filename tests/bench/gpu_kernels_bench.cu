@@ -587,14 +587,11 @@ void bench_paged_decode(const Peaks & peaks, int batch, int ctx, int reps) {
   a.workspace = ws;
   unsigned * counters = device_alloc<unsigned>(size_t(batch) * kKv);
   M1_CUDA_CHECK(cudaMemset(counters, 0, size_t(batch) * kKv * 4));
+  a.split_counters = counters;
   const double bytes = double(batch) * ctx * kKv * kD * 2 * 2;
-  for (bool merged_in_kernel : {false, true}) {  // the combine kernel, then the model's way (split counters)
-    a.split_counters = merged_in_kernel ? counters : nullptr;
-    double ms = median_ms([&](int) { check(gpu::paged_decode(a, nullptr)); }, reps);
-    print_row(merged_in_kernel ? "paged decode, merged in" : "paged decode (softmax)",
-              "batch " + std::to_string(batch) + " x " + std::to_string(ctx / 1024) + "K", ms,
-              fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
-  }
+  const double ms = median_ms([&](int) { check(gpu::paged_decode(a, nullptr)); }, reps);
+  print_row("paged decode (softmax)", "batch " + std::to_string(batch) + " x " + std::to_string(ctx / 1024) + "K", ms,
+            fmt("%.0f GB/s", bytes / ms / 1e6), fmt("%.0f%% of copy", 100 * bytes / ms / 1e6 / peaks.copy_gbs));
   for (void * p : {(void *)k, (void *)v, (void *)q, (void *)out, (void *)d_table, (void *)d_lens, (void *)ws, (void *)counters})
     M1_CUDA_CHECK(cudaFree(p));
 }

@@ -256,47 +256,70 @@ TEST(SoftmaxAttentionGpu, RopeAppendThenPagedDecodeMatchesFloat64) {
     }
   }
 
-  // Splits merged by a combine kernel, or (with counters) by the last thread block of each
-  // (sequence, kv head), which must leave its counter at zero: a second call then gives the same
-  // answer (graph replays reuse the counters).
-  for (bool counters : {false, true}) {
-    for (int splits : {1, 3, 32, 0}) {
-      SCOPED_TRACE("splits " + std::to_string(splits) + (counters ? ", merged by the last block" : ", combine kernel"));
-      const size_t ws_bytes = m1::kernels::gpu::paged_decode_workspace_bytes(n_seqs, kHeads, 1000, splits);
-      auto ws = m1::kernels::DeviceBuffer::allocate(0, std::max<size_t>(ws_bytes, 16));
-      ASSERT_TRUE(ws.ok()) << ws.status().message();
-      const std::vector<uint32_t> zeros(static_cast<size_t>(n_seqs) * kKvHeads, 0u);
-      DeviceBuffer d_counters = device_copy(zeros);
-      m1::kernels::gpu::PagedDecodeArgs da;
-      da.n_seqs = n_seqs;
-      da.n_heads = kHeads;
-      da.q = static_cast<const Bf16 *>(d_q_last.data());
-      da.q_row_stride = kHeads * kD;
-      da.seq_lens = static_cast<const int32_t *>(d_lens.data());
-      da.max_seq_len = 1000;
-      da.cache = cache;
-      da.out_row_stride = kHeads * kD;
-      da.workspace = static_cast<float *>(ws->data());
-      da.splits = splits;
-      da.split_counters = counters ? static_cast<unsigned *>(d_counters.data()) : nullptr;
-      for (int call = 0; call < (counters ? 2 : 1); ++call) {
-        DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_seqs) * kHeads * kD, 0xffff));
-        da.out = static_cast<Bf16 *>(d_out.data());
-        status = m1::kernels::gpu::paged_decode(da, nullptr);
-        ASSERT_TRUE(status.ok()) << status.message();
-        std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(n_seqs) * kHeads * kD);
-        ASSERT_FALSE(out.empty());
-        for (int s = 0; s < n_seqs; ++s)
-          for (int h = 0; h < kHeads; ++h)
-            EXPECT_LE(relative_error(as_double(&out[(static_cast<size_t>(s) * kHeads + h) * kD], kD), want[s * kHeads + h]),
-                      kDecodeTol)
-                << "call " << call << ", sequence " << s << " (length " << lens[s] << ") head " << h;
-        if (counters) {
-          EXPECT_EQ(host_copy<uint32_t>(d_counters, zeros.size()), zeros) << "counters left at zero";
-        }
-      }
+  // Split decodes merge in the last thread block of each (sequence, kv head), which must leave its
+  // counter at zero: a second call then gives the same answer (graph replays reuse the counters).
+  for (int splits : {1, 3, 32, 0}) {
+    SCOPED_TRACE("splits " + std::to_string(splits));
+    const size_t ws_bytes = m1::kernels::gpu::paged_decode_workspace_bytes(n_seqs, kHeads, 1000, splits);
+    auto ws = m1::kernels::DeviceBuffer::allocate(0, std::max<size_t>(ws_bytes, 16));
+    ASSERT_TRUE(ws.ok()) << ws.status().message();
+    const std::vector<uint32_t> zeros(static_cast<size_t>(n_seqs) * kKvHeads, 0u);
+    DeviceBuffer d_counters = device_copy(zeros);
+    m1::kernels::gpu::PagedDecodeArgs da;
+    da.n_seqs = n_seqs;
+    da.n_heads = kHeads;
+    da.q = static_cast<const Bf16 *>(d_q_last.data());
+    da.q_row_stride = kHeads * kD;
+    da.seq_lens = static_cast<const int32_t *>(d_lens.data());
+    da.max_seq_len = 1000;
+    da.cache = cache;
+    da.out_row_stride = kHeads * kD;
+    da.workspace = static_cast<float *>(ws->data());
+    da.splits = splits;
+    da.split_counters = static_cast<unsigned *>(d_counters.data());
+    for (int call = 0; call < 2; ++call) {
+      DeviceBuffer d_out = device_copy(std::vector<Bf16>(static_cast<size_t>(n_seqs) * kHeads * kD, 0xffff));
+      da.out = static_cast<Bf16 *>(d_out.data());
+      status = m1::kernels::gpu::paged_decode(da, nullptr);
+      ASSERT_TRUE(status.ok()) << status.message();
+      std::vector<Bf16> out = host_copy<Bf16>(d_out, static_cast<size_t>(n_seqs) * kHeads * kD);
+      ASSERT_FALSE(out.empty());
+      for (int s = 0; s < n_seqs; ++s)
+        for (int h = 0; h < kHeads; ++h)
+          EXPECT_LE(relative_error(as_double(&out[(static_cast<size_t>(s) * kHeads + h) * kD], kD), want[s * kHeads + h]),
+                    kDecodeTol)
+              << "call " << call << ", sequence " << s << " (length " << lens[s] << ") head " << h;
+      EXPECT_EQ(host_copy<uint32_t>(d_counters, zeros.size()), zeros) << "counters left at zero";
     }
   }
+}
+
+// A split decode needs its workspace and its counters: without either it is refused before any
+// launch (host-side checks only, so this runs wherever CUDA is built).
+TEST(SoftmaxAttentionArgs, SplitDecodeWithoutWorkspaceOrCountersIsRefused) {
+  if (!m1::kernels::probe_accelerators().cuda_built) GTEST_SKIP() << "built without CUDA";
+  alignas(16) static Bf16 rows[8 * kD], cache_k[16 * kD], cache_v[16 * kD];
+  alignas(16) static float workspace[64];
+  static unsigned counters[1];
+  static const int32_t table[4] = {0, 1, 2, 3}, lens[1] = {40};
+  m1::kernels::gpu::PagedDecodeArgs da;
+  da.n_seqs = 1;
+  da.n_heads = 8;
+  da.q = rows;
+  da.q_row_stride = 8 * kD;
+  da.seq_lens = lens;
+  da.max_seq_len = 40;
+  da.cache = {cache_k, cache_v, 16, 1, table, 4};
+  da.out = rows;
+  da.out_row_stride = 8 * kD;
+  da.splits = 3;
+  da.workspace = workspace;
+  m1::Status status = m1::kernels::gpu::paged_decode(da, nullptr);
+  EXPECT_NE(status.message().find("split counters"), std::string::npos) << status.message();
+  da.workspace = nullptr;
+  da.split_counters = counters;
+  status = m1::kernels::gpu::paged_decode(da, nullptr);
+  EXPECT_NE(status.message().find("workspace"), std::string::npos) << status.message();
 }
 
 }  // namespace
